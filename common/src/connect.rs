@@ -1,0 +1,245 @@
+//! Turning the [`TargetChoice`] into an SDK configuration, starting or finding the sandbox on
+//! the way.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+use crate::settings::CommonArgs;
+use crate::target::{SandboxReason, TargetChoice, sandbox_url};
+
+/// The region used for endpoints and sandboxes when nothing else names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// The sandbox's long-term credentials (the LocalStack convention).
+pub const SANDBOX_ACCESS_KEY_ID: &str = "test";
+/// The secret that goes with [`SANDBOX_ACCESS_KEY_ID`].
+pub const SANDBOX_SECRET_ACCESS_KEY: &str = "test";
+
+/// Why no target could be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The sandbox was chosen, none is running, and this build cannot start one.
+    #[error(
+        "no sandbox answers at {url} and this build has no embedded sandbox (cargo feature `sandbox`); \
+         start one with `cargo run -p sandbox`, or configure AWS credentials"
+    )]
+    NoSandbox {
+        /// Where we looked.
+        url: String,
+    },
+    /// The embedded sandbox could not start.
+    #[cfg(feature = "sandbox")]
+    #[error("cannot start the embedded sandbox: {0}")]
+    Sandbox(#[from] sandbox::Error),
+}
+
+/// Where requests go, once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An endpoint named by the user.
+    Endpoint {
+        /// Its URL.
+        url: String,
+        /// The flag or variable it came from.
+        source: &'static str,
+    },
+    /// A sandbox.
+    Sandbox {
+        /// Its URL.
+        url: String,
+        /// Started inside this process (else: found running).
+        embedded: bool,
+        /// Why the sandbox was chosen.
+        reason: SandboxReason,
+        /// Where its data lives, when this process knows.
+        data_dir: Option<std::path::PathBuf>,
+    },
+    /// AWS itself.
+    Aws {
+        /// The profile named on the command line or by `AWS_PROFILE`, if any.
+        profile: Option<String>,
+    },
+}
+
+/// A resolved target with the SDK configuration for it. Keep it alive while you use clients made
+/// from it: it owns the embedded sandbox, if one was started.
+pub struct Connection {
+    target: Target,
+    sdk_config: SdkConfig,
+    #[cfg(feature = "sandbox")]
+    _embedded: Option<sandbox::Sandbox>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Chooses the target (DESIGN §3), starts or finds the sandbox if that is the choice, and
+    /// loads the SDK configuration for it with `aws_config::defaults(BehaviorVersion::latest())`.
+    pub async fn open(args: &CommonArgs) -> Result<Self, ConnectError> {
+        Self::open_choice(args, TargetChoice::from_args(args)).await
+    }
+
+    /// Like [`Connection::open`], with the target already chosen.
+    pub async fn open_choice(args: &CommonArgs, choice: TargetChoice) -> Result<Self, ConnectError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        let explicit_region = args.region.clone().map(Region::new);
+        #[cfg(feature = "sandbox")]
+        let mut embedded = None;
+
+        let target = match choice {
+            TargetChoice::Aws => {
+                let region = RegionProviderChain::first_try(explicit_region)
+                    .or_default_provider()
+                    .or_else(Region::from_static(FALLBACK_REGION));
+                loader = loader.region(region);
+                Target::Aws { profile: args.profile.clone() }
+            }
+            TargetChoice::Endpoint { url, source } => {
+                let region = RegionProviderChain::first_try(explicit_region)
+                    .or_default_provider()
+                    .or_else(Region::from_static(FALLBACK_REGION));
+                loader = loader.region(region).endpoint_url(&url);
+                // With no AWS configuration at all, the default chain would end at the instance
+                // metadata service; local servers accept the sandbox's keys, so use those.
+                if !crate::target::aws_configured_here(args.profile.is_some()) {
+                    loader = loader.credentials_provider(sandbox_credentials());
+                }
+                Target::Endpoint { url, source }
+            }
+            TargetChoice::Sandbox { reason } => {
+                let url = sandbox_url();
+                let (url, is_embedded, data_dir) = if is_sandbox(&url).await {
+                    (url, false, None)
+                } else {
+                    #[cfg(feature = "sandbox")]
+                    {
+                        let (url, sandbox) = start_or_join_embedded().await?;
+                        let data_dir = sandbox.as_ref().map(|s| s.data_dir().to_path_buf());
+                        let is_embedded = sandbox.is_some();
+                        embedded = sandbox;
+                        (url, is_embedded, data_dir)
+                    }
+                    #[cfg(not(feature = "sandbox"))]
+                    return Err(ConnectError::NoSandbox { url });
+                };
+                loader = loader
+                    .region(explicit_region.unwrap_or(Region::from_static(FALLBACK_REGION)))
+                    .endpoint_url(&url)
+                    .credentials_provider(sandbox_credentials());
+                Target::Sandbox { url, embedded: is_embedded, reason, data_dir }
+            }
+        };
+
+        Ok(Self {
+            target,
+            sdk_config: loader.load().await,
+            #[cfg(feature = "sandbox")]
+            _embedded: embedded,
+        })
+    }
+
+    /// The resolved target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The shared SDK configuration: build any service client from it.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk_config
+    }
+
+    /// Whether requests go to a custom endpoint (a sandbox or another S3-compatible server),
+    /// which wants path-style S3 URLs (`http://host/bucket/key`).
+    pub fn uses_custom_endpoint(&self) -> bool {
+        !matches!(self.target, Target::Aws { .. })
+    }
+
+    /// An S3 client for this target, path-style when the endpoint is custom.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config =
+            aws_sdk_s3::config::Builder::from(&self.sdk_config).force_path_style(self.uses_custom_endpoint()).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// The line an example prints first: which target, and how to choose another.
+    pub fn announcement(&self) -> String {
+        let region = self.sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "none".into());
+        match &self.target {
+            Target::Aws { profile } => format!(
+                "Target: AWS (profile {}, region {region}). Pass --sandbox to use the local sandbox instead.",
+                profile.as_deref().unwrap_or("default")
+            ),
+            Target::Endpoint { url, source } => format!(
+                "Target: the endpoint {url} (from {source}, region {region}). Remove {source} to use AWS or the sandbox."
+            ),
+            Target::Sandbox { url, embedded, reason, data_dir } => {
+                let how = if *embedded { "embedded sandbox started in this process" } else { "running sandbox" };
+                let why = match reason {
+                    SandboxReason::Asked => "--sandbox given",
+                    SandboxReason::NoAwsConfiguration => "no AWS configuration found",
+                };
+                let data = data_dir.as_ref().map(|d| format!(", data in {}", d.display())).unwrap_or_default();
+                let other = match reason {
+                    SandboxReason::Asked => "Drop --sandbox to use AWS",
+                    SandboxReason::NoAwsConfiguration => "Configure AWS credentials or a profile to use AWS",
+                };
+                let keep = if *embedded { "; `cargo run -p sandbox` keeps one running for other tools" } else { "" };
+                format!("Target: the {how} at {url} ({why}{data}). {other}{keep}.")
+            }
+        }
+    }
+}
+
+fn sandbox_credentials() -> Credentials {
+    Credentials::new(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, None, None, "sos-sandbox")
+}
+
+/// Starts an embedded sandbox on an ephemeral port, or, when another process already serves the
+/// data directory, returns that process's URL (and no sandbox of our own).
+#[cfg(feature = "sandbox")]
+async fn start_or_join_embedded() -> Result<(String, Option<sandbox::Sandbox>), ConnectError> {
+    let data_dir = crate::settings::non_empty_env("SOS_SANDBOX_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(sandbox::default_data_dir);
+    match sandbox::Sandbox::start(sandbox::SandboxOptions::ephemeral(data_dir)).await {
+        Ok(sandbox) => Ok((sandbox.url().to_owned(), Some(sandbox))),
+        Err(sandbox::Error::DataDirInUse { url: Some(url), .. }) if is_sandbox(&url).await => {
+            tracing::info!(%url, "another process serves the sandbox data directory; using it");
+            Ok((url, None))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Whether a sandbox answers its health check at `url`, waiting at most half a second.
+pub async fn is_sandbox(url: &str) -> bool {
+    use http_body_util::{BodyExt as _, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let Ok(uri) = format!("{}/_sandbox/health", url.trim_end_matches('/')).parse::<hyper::Uri>() else {
+        return false;
+    };
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let probe = async {
+        let resp = client.get(uri).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        Some(health.get("service").and_then(|s| s.as_str()) == Some("sos-sandbox"))
+    };
+    matches!(tokio::time::timeout(Duration::from_millis(500), probe).await, Ok(Some(true)))
+}

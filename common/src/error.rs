@@ -1,0 +1,86 @@
+//! One clear line for a failed run, instead of a `Debug` dump of nested SDK errors.
+
+use std::error::Error as StdError;
+
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
+
+/// Describes an error chain (from `anyhow`, or any `std::error::Error`) in one line: the
+/// context the program added, then what AWS said (its error code and message) or why it could
+/// not be reached.
+pub fn describe(err: &(dyn StdError + 'static)) -> String {
+    let mut context: Vec<String> = Vec::new();
+    let mut cause: Option<String> = None;
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = explain_one(e) {
+            cause = Some(found);
+            break;
+        }
+        let text = e.to_string();
+        // The SDK's wrappers say only "service error" / "dispatch failure"; their sources say more.
+        if !is_generic(&text) && !context.iter().any(|c| c.contains(&text)) {
+            context.push(text);
+        }
+        current = e.source();
+    }
+    let mut line = context.join(": ");
+    if let Some(cause) = cause {
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    if line.is_empty() { err.to_string() } else { line }
+}
+
+fn is_generic(text: &str) -> bool {
+    matches!(text, "service error" | "dispatch failure" | "io error" | "unhandled error" | "response error")
+        || text.starts_with("unhandled error (")
+        || text.starts_with("error trying to connect")
+        || text.starts_with("tcp connect error")
+        || text.starts_with("client error")
+}
+
+/// What one error in the chain means to a user, if it is one we recognise.
+fn explain_one(e: &(dyn StdError + 'static)) -> Option<String> {
+    if let Some(s3) = e.downcast_ref::<aws_sdk_s3::Error>() {
+        if let Some(code) = s3.code() {
+            return Some(explain_code(code, s3.message()));
+        }
+    }
+    if let Some(meta) = e.downcast_ref::<aws_sdk_s3::error::ErrorMetadata>() {
+        if let Some(code) = meta.code() {
+            return Some(explain_code(code, meta.message()));
+        }
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return Some(match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused: nothing listens at the endpoint (is the sandbox running?)".to_owned()
+            }
+            std::io::ErrorKind::TimedOut => "the connection timed out".to_owned(),
+            _ => io.to_string(),
+        });
+    }
+    None
+}
+
+/// One line for an AWS error code.
+pub fn explain_code(code: &str, message: Option<&str>) -> String {
+    let hint = match code {
+        "NoSuchBucket" => "the bucket does not exist",
+        "NoSuchKey" => "the object does not exist",
+        "AccessDenied" => "access denied: these credentials may not do this",
+        "SignatureDoesNotMatch" => "the request signature does not match: check the secret access key",
+        "InvalidAccessKeyId" | "InvalidClientTokenId" => "the access key id is not known to the service",
+        "ExpiredToken" => "the session credentials have expired; get new ones",
+        _ => "",
+    };
+    let message = message.filter(|m| !m.is_empty() && *m != "Unknown");
+    match (hint.is_empty(), message) {
+        (false, Some(m)) => format!("{hint} ({code}: {m})"),
+        (false, None) => format!("{hint} ({code})"),
+        (true, Some(m)) => format!("{code}: {m}"),
+        (true, None) => code.to_owned(),
+    }
+}

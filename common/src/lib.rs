@@ -1,0 +1,37 @@
+//! Plumbing shared by the SOS examples, so that each example's `main.rs` can be about the lesson.
+//!
+//! An example parses its flags with [`CommonArgs`] flattened in (bucket, endpoint, profile,
+//! region, `--sandbox`, `-v`), after [`load_dotenv`] has read a `.env` file the way the seed's
+//! scripts did. [`Connection::open`] then decides where requests go — an endpoint the user
+//! named, the local sandbox (a running one, or one started inside the process when nothing is
+//! configured), or AWS — without any network call to AWS, and loads the SDK configuration for
+//! it; [`Connection::announcement`] is the line each example prints first. The [`transfer`]
+//! module holds the upload and download helpers (multipart, streaming, atomic rename), and
+//! [`error`] turns an SDK error chain into the one line a user should see.
+//!
+//! The embedded sandbox comes in through the default cargo feature `sandbox`; without it,
+//! `common` needs only the AWS SDK, and the sandbox choice means a sandbox already running.
+
+pub mod connect;
+pub mod error;
+pub mod geo;
+pub mod settings;
+pub mod target;
+pub mod transfer;
+
+pub use connect::{ConnectError, Connection, Target};
+pub use settings::{CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, init_tracing, load_dotenv};
+pub use target::TargetChoice;
+pub use transfer::{TransferOptions, download_to_file, upload_file};
+
+/// A sample file shipped in the repository's `data/` folder: `data/<name>` under the working
+/// directory when it exists there, else the copy beside this crate's sources (so `cargo run`
+/// finds it from any directory of the checkout).
+pub fn sample_data_path(name: &str) -> std::path::PathBuf {
+    let local = std::path::Path::new("data").join(name);
+    if local.exists() {
+        return local;
+    }
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).join("data").join(name)
+}

@@ -1,0 +1,385 @@
+//! File transfers that behave well with large objects: constant memory, parallel multipart
+//! uploads, and downloads that never leave a partial file under the final name.
+//!
+//! These are the Rust counterparts of boto3's `upload_file` and `download_file`.
+//!
+//! * [`upload_file`] sends a file in one `PutObject` below [`TransferOptions::multipart_threshold`]
+//!   and as a multipart upload above it, with up to [`TransferOptions::concurrency`] parts in
+//!   flight. Each part streams from the file, so memory does not grow with the file. A failed
+//!   multipart upload is aborted, so no orphaned parts are left to be billed.
+//! * [`download_to_file`] streams `GetObject`'s body chunk by chunk into a temp file beside the
+//!   target, syncs it, and renames it into place. A crash or error leaves the old file (if any)
+//!   untouched and removes the temp file.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use futures::{StreamExt as _, TryStreamExt as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncWriteExt as _;
+
+const MIB: u64 = 1024 * 1024;
+/// S3 allows at most this many parts in one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+/// S3's smallest part size (except the last part).
+const MIN_PART_SIZE: u64 = 5 * MIB;
+
+/// How transfers are done.
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    /// Files at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// Size of each part (raised when a file would need more than 10,000 parts).
+    pub part_size: u64,
+    /// Parts in flight at once.
+    pub concurrency: usize,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl Default for TransferOptions {
+    /// 16 MiB threshold, 8 MiB parts, 4 in flight; a progress bar when stderr is a terminal.
+    fn default() -> Self {
+        Self {
+            multipart_threshold: 16 * MIB,
+            part_size: 8 * MIB,
+            concurrency: 4,
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// What a transfer failed on.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// A local file could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// S3 refused a request, or could not be reached.
+    #[error("{operation} s3://{bucket}/{key} failed")]
+    S3 {
+        /// The S3 operation.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The SDK's error, with its AWS error code.
+        source: Box<aws_sdk_s3::Error>,
+    },
+    /// The object's body stopped before its end.
+    #[error("reading the body of s3://{bucket}/{key}: {source}")]
+    Body {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// What broke.
+        source: aws_sdk_s3::primitives::ByteStreamError,
+    },
+}
+
+impl TransferError {
+    fn s3<E>(operation: &'static str, bucket: &str, key: &str) -> impl FnOnce(E) -> Self
+    where
+        aws_sdk_s3::Error: From<E>,
+    {
+        move |err| Self::S3 {
+            operation,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            source: Box::new(aws_sdk_s3::Error::from(err)),
+        }
+    }
+
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Io { action, path, source }
+    }
+
+    /// The AWS error code (`NoSuchKey`, `AccessDenied`, …), when S3 answered with one.
+    pub fn code(&self) -> Option<&str> {
+        use aws_sdk_s3::error::ProvideErrorMetadata as _;
+        match self {
+            Self::S3 { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+}
+
+/// The result of an upload.
+#[derive(Debug, Clone)]
+pub struct UploadSummary {
+    /// Bytes sent.
+    pub bytes: u64,
+    /// The ETag S3 gave the object.
+    pub e_tag: Option<String>,
+    /// Number of parts; 0 for a single `PutObject`.
+    pub parts: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The result of a download.
+#[derive(Debug, Clone)]
+pub struct DownloadSummary {
+    /// Where the file now is.
+    pub path: PathBuf,
+    /// Bytes written.
+    pub bytes: u64,
+    /// The object's ETag.
+    pub e_tag: Option<String>,
+    /// The object's content type.
+    pub content_type: Option<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Throughput in MiB/s of `bytes` over `elapsed`.
+pub fn mib_per_sec(bytes: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    bytes as f64 / MIB as f64 / secs
+}
+
+impl UploadSummary {
+    /// Throughput in MiB/s.
+    pub fn mib_per_sec(&self) -> f64 {
+        mib_per_sec(self.bytes, self.elapsed)
+    }
+}
+
+impl DownloadSummary {
+    /// Throughput in MiB/s.
+    pub fn mib_per_sec(&self) -> f64 {
+        mib_per_sec(self.bytes, self.elapsed)
+    }
+}
+
+/// A content type for a file name, from its extension; `application/octet-stream` if unknown.
+pub fn content_type_for(path: &Path) -> &'static str {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("geojson") => "application/geo+json",
+        Some("json") => "application/json",
+        Some("csv") => "text/csv",
+        Some("txt" | "md") => "text/plain; charset=utf-8",
+        Some("nc") => "application/x-netcdf",
+        Some("tif" | "tiff") => "image/tiff",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Uploads the file at `path` to `s3://bucket/key`.
+pub async fn upload_file(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    options: &TransferOptions,
+) -> Result<UploadSummary, TransferError> {
+    let started = Instant::now();
+    let size = tokio::fs::metadata(path).await.map_err(TransferError::io("reading", path))?.len();
+    let progress = progress_bar(options.progress, size);
+    let content_type = content_type_for(path);
+
+    if size < options.multipart_threshold.max(MIN_PART_SIZE) {
+        let body = ByteStream::from_path(path).await.map_err(|e| TransferError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        let output = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(TransferError::s3("PutObject", bucket, key))?;
+        progress.inc(size);
+        progress.finish_and_clear();
+        return Ok(UploadSummary { bytes: size, e_tag: output.e_tag, parts: 0, elapsed: started.elapsed() });
+    }
+
+    let part_size = options.part_size.max(MIN_PART_SIZE).max(size.div_ceil(MAX_PARTS));
+    let part_count = size.div_ceil(part_size);
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .map_err(TransferError::s3("CreateMultipartUpload", bucket, key))?;
+    let upload_id = upload.upload_id.unwrap_or_default();
+
+    let parts = futures::stream::iter(1..=part_count)
+        .map(|number| {
+            let offset = (number - 1) * part_size;
+            let length = part_size.min(size - offset);
+            let (upload_id, progress) = (&upload_id, &progress);
+            async move {
+                let body = ByteStream::read_from()
+                    .path(path)
+                    .offset(offset)
+                    .length(Length::Exact(length))
+                    .build()
+                    .await
+                    .map_err(|e| TransferError::Io {
+                        action: "reading",
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other(e),
+                    })?;
+                let part_number = i32::try_from(number).unwrap_or(i32::MAX);
+                let output = client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(part_number)
+                    .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(TransferError::s3("UploadPart", bucket, key))?;
+                progress.inc(length);
+                Ok::<_, TransferError>(
+                    CompletedPart::builder()
+                        .part_number(part_number)
+                        .set_e_tag(output.e_tag)
+                        .set_checksum_crc32(output.checksum_crc32)
+                        .build(),
+                )
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect::<Vec<_>>()
+        .await;
+
+    let mut parts = match parts {
+        Ok(parts) => parts,
+        Err(err) => {
+            abort_upload(client, bucket, key, &upload_id).await;
+            progress.abandon();
+            return Err(err);
+        }
+    };
+    parts.sort_by_key(|p| p.part_number);
+    let completed = client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await;
+    progress.finish_and_clear();
+    match completed {
+        Ok(output) => Ok(UploadSummary {
+            bytes: size,
+            e_tag: output.e_tag,
+            parts: usize::try_from(part_count).unwrap_or(usize::MAX),
+            elapsed: started.elapsed(),
+        }),
+        Err(err) => {
+            abort_upload(client, bucket, key, &upload_id).await;
+            Err(TransferError::s3("CompleteMultipartUpload", bucket, key)(err))
+        }
+    }
+}
+
+async fn abort_upload(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    let aborted = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await;
+    if let Err(err) = aborted {
+        tracing::warn!(bucket, key, error = %aws_sdk_s3::Error::from(err), "could not abort the multipart upload");
+    }
+}
+
+/// Downloads `s3://bucket/key` to `path`, through a temp file in the same directory that is
+/// renamed into place once complete and synced.
+pub async fn download_to_file(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    options: &TransferOptions,
+) -> Result<DownloadSummary, TransferError> {
+    let started = Instant::now();
+    let output = client.get_object().bucket(bucket).key(key).send().await.map_err(TransferError::s3(
+        "GetObject",
+        bucket,
+        key,
+    ))?;
+    let progress = progress_bar(options.progress, output.content_length.unwrap_or(0).try_into().unwrap_or(0));
+
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tokio::fs::create_dir_all(&dir).await.map_err(TransferError::io("creating", &dir))?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{file_name}.");
+    let mut temp = tempfile::Builder::new();
+    temp.prefix(&prefix).suffix(".part");
+    // tempfile creates files readable by the owner only; a download should get the usual
+    // permissions (0666 less the umask), like any file the user creates.
+    #[cfg(unix)]
+    temp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = temp.tempfile_in(&dir).map_err(TransferError::io("creating a temp file in", &dir))?;
+    // The TempPath deletes the temp file when dropped, so an error below leaves nothing behind.
+    let (file, temp_path) = temp.into_parts();
+    let mut writer = tokio::io::BufWriter::with_capacity(MIB as usize, tokio::fs::File::from_std(file));
+
+    let mut body = output.body;
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(|source| TransferError::Body {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        source,
+    })? {
+        writer.write_all(&chunk).await.map_err(TransferError::io("writing", &temp_path))?;
+        bytes += chunk.len() as u64;
+        progress.inc(chunk.len() as u64);
+    }
+    writer.flush().await.map_err(TransferError::io("writing", &temp_path))?;
+    writer.into_inner().sync_all().await.map_err(TransferError::io("syncing", &temp_path))?;
+    temp_path.persist(path).map_err(|e| TransferError::Io {
+        action: "renaming into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    progress.finish_and_clear();
+
+    Ok(DownloadSummary {
+        path: path.to_path_buf(),
+        bytes,
+        e_tag: output.e_tag,
+        content_type: output.content_type,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn progress_bar(show: bool, len: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,113 @@
+//! `cargo run -p sandbox`: serve the local AWS stand-in until Ctrl-C.
+//!
+//! Prints the `export AWS_…` lines that point the aws CLI, boto3 or any SDK at it. The examples
+//! find it by themselves at `SOS_SANDBOX_URL` (default `http://127.0.0.1:4566`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sandbox::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Sandbox, SandboxOptions};
+
+/// A local stand-in for the AWS services of the SOS examples (S3 today), on one port.
+///
+/// Credentials: access key `test`, secret `test`, region `us-east-1`. Data persists in the data
+/// directory across restarts; only one process serves a data directory at a time.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Opt {
+    /// Address to listen on.
+    #[arg(long, env = "SOS_SANDBOX_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "SOS_SANDBOX_PORT", default_value_t = 4566)]
+    port: u16,
+
+    /// Where buckets and objects are kept [default: the per-user data directory,
+    /// usually ~/.local/share/sos-sandbox].
+    #[arg(long, env = "SOS_SANDBOX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Delete all data first and start again from the seed.
+    #[arg(long)]
+    reset: bool,
+
+    /// Start empty: do not create the sample bucket and objects.
+    #[arg(long)]
+    no_seed: bool,
+
+    /// Log more (-v requests, -vv protocol details). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let opt = Opt::parse();
+    init_tracing(opt.verbose);
+
+    let options = SandboxOptions {
+        addr: SocketAddr::new(opt.host, opt.port),
+        data_dir: opt.data_dir.unwrap_or_else(sandbox::default_data_dir),
+        seed: !opt.no_seed,
+        reset: opt.reset,
+    };
+    let sandbox = match Sandbox::start(options).await {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            if let sandbox::Error::Bind { .. } = err {
+                eprintln!("Is another sandbox running? Pick another port with --port.");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+
+    println!("SOS sandbox serving {} (data in {})", sandbox.url(), sandbox.data_dir().display());
+    println!("To point the aws CLI, boto3 or an SDK at it, paste:");
+    println!("  export AWS_ENDPOINT_URL={}", sandbox.url());
+    println!("  export AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}");
+    println!("  export AWS_REGION={REGION}");
+    println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
+
+    wait_for_signal().await;
+    println!("Stopping.");
+    sandbox.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,sandbox=info,s3s=off",
+        1 => "info,s3s=info",
+        2 => "debug,hyper=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
