@@ -53,6 +53,31 @@ fn explain_one(e: &(dyn StdError + 'static)) -> Option<String> {
             return Some(explain_code(code, meta.message()));
         }
     }
+    // An `SdkError` keeps the operation's own error type, so each operation the examples call
+    // is tried by name.
+    macro_rules! operation_errors {
+        ($($op:ident :: $ty:ident),* $(,)?) => {$(
+            if let Some(op) = e.downcast_ref::<aws_sdk_s3::operation::$op::$ty>() {
+                if let Some(code) = op.code() {
+                    return Some(explain_code(code, op.message()));
+                }
+            }
+        )*};
+    }
+    operation_errors!(
+        list_buckets::ListBucketsError,
+        list_objects_v2::ListObjectsV2Error,
+        get_object::GetObjectError,
+        head_object::HeadObjectError,
+        put_object::PutObjectError,
+        copy_object::CopyObjectError,
+        delete_object::DeleteObjectError,
+        create_bucket::CreateBucketError,
+        head_bucket::HeadBucketError,
+        create_multipart_upload::CreateMultipartUploadError,
+        upload_part::UploadPartError,
+        complete_multipart_upload::CompleteMultipartUploadError,
+    );
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         return Some(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {

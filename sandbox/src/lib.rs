@@ -21,6 +21,7 @@
 //! is released by the operating system when the holder exits, however it exits.
 
 mod router;
+mod s3;
 mod seed;
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -182,9 +183,8 @@ impl Sandbox {
             TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
         let url = format!("http://{addr}");
-        write_url_file(&data_dir, &url)?;
-
         let router = router::Router::new(&data_dir)?;
+        write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
         tracing::info!(%url, data_dir = %data_dir.display(), "sandbox is serving");

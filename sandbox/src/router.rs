@@ -26,7 +26,7 @@ impl Router {
     pub(crate) fn new(data_dir: &Path) -> Result<Self, Error> {
         let store = s3s_fs::FileSystem::new(data_dir)
             .map_err(|err| Error::Store { path: data_dir.to_path_buf(), message: format!("{err:?}") })?;
-        let mut s3 = S3ServiceBuilder::new(store);
+        let mut s3 = S3ServiceBuilder::new(crate::s3::SandboxS3::new(store));
         s3.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
         let health = serde_json::json!({
             "service": HEALTH_SERVICE_NAME,

@@ -1,0 +1,232 @@
+//! The sandbox's S3 service driven through the AWS SDK for Rust, as the examples drive it.
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use sandbox::{SEED_BUCKET, SEED_OBJECTS, Sandbox, SandboxOptions};
+
+fn client_with_secret(sandbox: &Sandbox, secret: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(sandbox::REGION))
+        .endpoint_url(sandbox.url())
+        .credentials_provider(Credentials::new(sandbox::ACCESS_KEY_ID, secret, None, None, "test"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+fn client(sandbox: &Sandbox) -> Client {
+    client_with_secret(sandbox, sandbox::SECRET_ACCESS_KEY)
+}
+
+async fn start(dir: &tempfile::TempDir) -> Sandbox {
+    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
+}
+
+async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let object = client.get_object().bucket(bucket).key(key).send().await.expect("object exists");
+    object.body.collect().await.expect("body reads").into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn seeds_the_sample_bucket_with_the_repository_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+
+    let buckets = s3.list_buckets().send().await.expect("list buckets");
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, [SEED_BUCKET]);
+
+    for (key, bytes) in SEED_OBJECTS {
+        assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, *bytes, "{key}");
+    }
+    let local = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/Optimization_result.geojson"))
+        .expect("sample file in data/");
+    assert_eq!(get_bytes(&s3, SEED_BUCKET, "Optimization_result.geojson").await, local);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_gets_signature_does_not_match_with_403() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client_with_secret(&sandbox, "not-the-secret");
+
+    let err = s3.list_objects_v2().bucket(SEED_BUCKET).send().await.expect_err("a wrong secret is refused");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let err = aws_sdk_s3::Error::from(err);
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
+    assert_eq!(status, Some(403));
+}
+
+#[tokio::test]
+async fn missing_bucket_and_key_have_their_aws_error_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+
+    let err = s3.list_objects_v2().bucket("no-such-bucket").send().await.expect_err("no bucket");
+    assert!(err.as_service_error().is_some_and(|e| e.is_no_such_bucket()), "{err:?}");
+
+    let err = s3.get_object().bucket(SEED_BUCKET).key("no/such/key").send().await.expect_err("no key");
+    assert!(err.as_service_error().is_some_and(|e| e.is_no_such_key()), "{err:?}");
+}
+
+#[tokio::test]
+async fn multipart_upload_of_three_parts_reads_back_equal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    let key = "multipart/three parts.bin";
+    // Parts other than the last must be at least 5 MiB.
+    let parts: Vec<Vec<u8>> =
+        (0..3u8).map(|i| (0..5 * 1024 * 1024 + usize::from(i) * 7).map(|n| (n % 251) as u8 ^ i).collect()).collect();
+
+    let upload = s3.create_multipart_upload().bucket(SEED_BUCKET).key(key).send().await.expect("create");
+    let upload_id = upload.upload_id().expect("upload id");
+    let mut completed = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let number = i32::try_from(i + 1).expect("small");
+        let out = s3
+            .upload_part()
+            .bucket(SEED_BUCKET)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .expect("upload part");
+        completed.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build());
+    }
+    s3.complete_multipart_upload()
+        .bucket(SEED_BUCKET)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+        .send()
+        .await
+        .expect("complete");
+
+    assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, parts.concat());
+}
+
+#[tokio::test]
+async fn listing_more_than_1000_keys_paginates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    s3.create_bucket().bucket("many-keys").send().await.expect("create bucket");
+    let count = 1_005;
+    let puts = (0..count).map(|i| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket("many-keys")
+                .key(format!("k/{i:05}"))
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .map(|_| ())
+        }
+    });
+    use futures::StreamExt as _;
+    let results: Vec<_> = futures::stream::iter(puts).buffer_unordered(16).collect().await;
+    assert!(results.iter().all(Result::is_ok), "every put succeeds");
+
+    let mut pages = s3.list_objects_v2().bucket("many-keys").into_paginator().send();
+    let (mut page_count, mut keys) = (0, Vec::new());
+    while let Some(page) = pages.next().await {
+        let page = page.expect("page");
+        page_count += 1;
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    assert_eq!(page_count, 2, "1,005 keys need two pages of at most 1,000");
+    let expected: Vec<String> = (0..count).map(|i| format!("k/{i:05}")).collect();
+    assert_eq!(keys, expected);
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_on_the_same_data_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = "restart/kept.txt";
+    {
+        let sandbox = start(&dir).await;
+        client(&sandbox)
+            .put_object()
+            .bucket(SEED_BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"still here"))
+            .send()
+            .await
+            .expect("put");
+        client(&sandbox)
+            .delete_object()
+            .bucket(SEED_BUCKET)
+            .key("Optimization_result.geojson")
+            .send()
+            .await
+            .expect("delete");
+        sandbox.shutdown().await;
+    }
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, b"still here");
+    // The seed runs once: a deleted sample object stays deleted.
+    let gone = s3.head_object().bucket(SEED_BUCKET).key("Optimization_result.geojson").send().await;
+    assert!(gone.is_err(), "a deleted seed object is not seeded again");
+}
+
+#[tokio::test]
+async fn reset_starts_again_from_the_seed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let sandbox = start(&dir).await;
+        let s3 = client(&sandbox);
+        s3.put_object().bucket(SEED_BUCKET).key("extra").body(ByteStream::from_static(b"1")).send().await.expect("put");
+        sandbox.shutdown().await;
+    }
+    let options = SandboxOptions { reset: true, ..SandboxOptions::ephemeral(dir.path()) };
+    let sandbox = Sandbox::start(options).await.expect("restart with reset");
+    let s3 = client(&sandbox);
+    let listed = s3.list_objects_v2().bucket(SEED_BUCKET).send().await.expect("list");
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let seeded: Vec<_> = SEED_OBJECTS.iter().map(|(k, _)| *k).collect();
+    let mut sorted = seeded.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused_and_told_the_first_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = start(&dir).await;
+    match Sandbox::start(SandboxOptions::ephemeral(dir.path())).await {
+        Err(sandbox::Error::DataDirInUse { url, .. }) => assert_eq!(url.as_deref(), Some(first.url())),
+        other => panic!("expected DataDirInUse, got {other:?}"),
+    }
+    assert_eq!(sandbox::serving_url(first.data_dir()).as_deref(), Some(first.url()));
+    let data_dir = first.data_dir().to_path_buf();
+    first.shutdown().await;
+    assert_eq!(sandbox::serving_url(&data_dir), None, "the lock goes with the server");
+    let second = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await;
+    assert!(second.is_ok(), "the directory is free again");
+}
+
+#[tokio::test]
+async fn health_check_identifies_the_sandbox() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let mut stream = tokio::net::TcpStream::connect(sandbox.addr()).await.expect("connect");
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(b"GET /_sandbox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split("\r\n\r\n").nth(1).expect("body");
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(json["service"], sandbox::HEALTH_SERVICE_NAME);
+}
