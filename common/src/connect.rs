@@ -106,8 +106,15 @@ impl Connection {
                 Target::Aws { profile: args.profile.clone() }
             }
             TargetChoice::Endpoint { url, source } => {
+                // Region from the flag, the environment or the profile, never from the instance
+                // metadata service: a custom endpoint has no business probing it.
+                let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+                if let Some(profile) = &args.profile {
+                    profile_region = profile_region.profile_name(profile);
+                }
                 let region = RegionProviderChain::first_try(explicit_region)
-                    .or_default_provider()
+                    .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+                    .or_else(profile_region.build())
                     .or_else(Region::from_static(FALLBACK_REGION));
                 loader = loader.region(region).endpoint_url(&url);
                 // With no AWS configuration at all, the default chain would end at the instance
@@ -205,32 +212,64 @@ fn sandbox_credentials() -> Credentials {
     Credentials::new(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, None, None, "sos-sandbox")
 }
 
-/// Starts an embedded sandbox on an ephemeral port, or, when another process already serves the
-/// data directory, returns that process's URL (and no sandbox of our own).
+/// How long to wait for another process's embedded sandbox to release the data directory.
+#[cfg(feature = "sandbox")]
+const DATA_DIR_WAIT: Duration = Duration::from_secs(30);
+
+/// Starts an embedded sandbox on an ephemeral port. When another process serves the data
+/// directory, uses that server if it is a standalone one (it stays up), and otherwise waits for
+/// the other process's embedded sandbox to finish, so two programs never write the directory at
+/// once.
 #[cfg(feature = "sandbox")]
 async fn start_or_join_embedded() -> Result<(String, Option<sandbox::Sandbox>), ConnectError> {
     let data_dir = crate::settings::non_empty_env("SOS_SANDBOX_DATA_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(sandbox::default_data_dir);
-    match sandbox::Sandbox::start(sandbox::SandboxOptions::ephemeral(data_dir)).await {
-        Ok(sandbox) => Ok((sandbox.url().to_owned(), Some(sandbox))),
-        Err(sandbox::Error::DataDirInUse { url: Some(url), .. }) if is_sandbox(&url).await => {
-            tracing::info!(%url, "another process serves the sandbox data directory; using it");
-            Ok((url, None))
+    let deadline = tokio::time::Instant::now() + DATA_DIR_WAIT;
+    let mut told = false;
+    loop {
+        match sandbox::Sandbox::start(sandbox::SandboxOptions::ephemeral(&data_dir)).await {
+            Ok(sandbox) => return Ok((sandbox.url().to_owned(), Some(sandbox))),
+            Err(sandbox::Error::DataDirInUse { url, data_dir }) => {
+                if let Some(url) = url
+                    && sandbox_health(&url).await.is_some_and(|h| h.standalone)
+                {
+                    tracing::info!(%url, "a standalone sandbox serves the data directory; using it");
+                    return Ok((url, None));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(sandbox::Error::DataDirInUse { url: None, data_dir }.into());
+                }
+                if !told {
+                    eprintln!("Waiting for another program's embedded sandbox to release {} …", data_dir.display());
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => return Err(err.into()),
         }
-        Err(err) => Err(err.into()),
     }
+}
+
+/// What a sandbox's health check says about it.
+#[derive(Debug, Clone)]
+pub struct SandboxHealth {
+    /// Whether it was started by hand and serves until stopped (else embedded in a program).
+    pub standalone: bool,
 }
 
 /// Whether a sandbox answers its health check at `url`, waiting at most half a second.
 pub async fn is_sandbox(url: &str) -> bool {
+    sandbox_health(url).await.is_some()
+}
+
+/// The health of the sandbox at `url`, or `None` when no sandbox answers within half a second.
+pub async fn sandbox_health(url: &str) -> Option<SandboxHealth> {
     use http_body_util::{BodyExt as _, Empty};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    let Ok(uri) = format!("{}/_sandbox/health", url.trim_end_matches('/')).parse::<hyper::Uri>() else {
-        return false;
-    };
+    let uri = format!("{}/_sandbox/health", url.trim_end_matches('/')).parse::<hyper::Uri>().ok()?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
     let probe = async {
         let resp = client.get(uri).await.ok()?;
@@ -239,7 +278,8 @@ pub async fn is_sandbox(url: &str) -> bool {
         }
         let body = resp.into_body().collect().await.ok()?.to_bytes();
         let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        Some(health.get("service").and_then(|s| s.as_str()) == Some("sos-sandbox"))
+        (health.get("service").and_then(|s| s.as_str()) == Some("sos-sandbox"))
+            .then(|| SandboxHealth { standalone: health.get("standalone").and_then(|s| s.as_bool()) == Some(true) })
     };
-    matches!(tokio::time::timeout(Duration::from_millis(500), probe).await, Ok(Some(true)))
+    tokio::time::timeout(Duration::from_millis(500), probe).await.ok().flatten()
 }

@@ -43,24 +43,24 @@ fn is_generic(text: &str) -> bool {
 
 /// What one error in the chain means to a user, if it is one we recognise.
 fn explain_one(e: &(dyn StdError + 'static)) -> Option<String> {
-    if let Some(s3) = e.downcast_ref::<aws_sdk_s3::Error>() {
-        if let Some(code) = s3.code() {
-            return Some(explain_code(code, s3.message()));
-        }
+    if let Some(s3) = e.downcast_ref::<aws_sdk_s3::Error>()
+        && let Some(code) = s3.code()
+    {
+        return Some(explain_code(code, s3.message()));
     }
-    if let Some(meta) = e.downcast_ref::<aws_sdk_s3::error::ErrorMetadata>() {
-        if let Some(code) = meta.code() {
-            return Some(explain_code(code, meta.message()));
-        }
+    if let Some(meta) = e.downcast_ref::<aws_sdk_s3::error::ErrorMetadata>()
+        && let Some(code) = meta.code()
+    {
+        return Some(explain_code(code, meta.message()));
     }
     // An `SdkError` keeps the operation's own error type, so each operation the examples call
     // is tried by name.
     macro_rules! operation_errors {
         ($($op:ident :: $ty:ident),* $(,)?) => {$(
-            if let Some(op) = e.downcast_ref::<aws_sdk_s3::operation::$op::$ty>() {
-                if let Some(code) = op.code() {
-                    return Some(explain_code(code, op.message()));
-                }
+            if let Some(op) = e.downcast_ref::<aws_sdk_s3::operation::$op::$ty>()
+                && let Some(code) = op.code()
+            {
+                return Some(explain_code(code, op.message()));
             }
         )*};
     }

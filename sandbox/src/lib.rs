@@ -17,8 +17,9 @@
 //! **One server per data directory.** A process that serves a data directory holds an exclusive
 //! lock on `<data dir>/.sandbox.lock` and writes its URL to `<data dir>/.sandbox.url`. A second
 //! process that tries to serve the same directory gets [`Error::DataDirInUse`], carrying the URL
-//! of the server that holds it, so it can use that server instead of writing beside it. The lock
-//! is released by the operating system when the holder exits, however it exits.
+//! of the server that holds it, so it can use that server instead of writing beside it (the
+//! examples do so when that server is standalone, and otherwise wait for the directory to be
+//! free). The lock is released by the operating system when the holder exits, however it exits.
 
 mod router;
 mod s3;
@@ -112,12 +113,22 @@ pub struct SandboxOptions {
     pub seed: bool,
     /// Delete everything in the data directory first (then seed again if `seed` is set).
     pub reset: bool,
+    /// Serving until stopped by hand (`cargo run -p sandbox`), as opposed to embedded in a
+    /// program that stops it when it exits. Reported by the health check, so that other
+    /// processes know whether they may rely on this server staying up.
+    pub standalone: bool,
 }
 
 impl SandboxOptions {
     /// Options for a sandbox on an ephemeral loopback port, storing its data in `data_dir`.
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
-        Self { addr: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir: data_dir.into(), seed: true, reset: false }
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            seed: true,
+            reset: false,
+            standalone: false,
+        }
     }
 }
 
@@ -129,6 +140,7 @@ impl Default for SandboxOptions {
             data_dir: default_data_dir(),
             seed: true,
             reset: false,
+            standalone: true,
         }
     }
 }
@@ -183,7 +195,7 @@ impl Sandbox {
             TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
         let url = format!("http://{addr}");
-        let router = router::Router::new(&data_dir)?;
+        let router = router::Router::new(&data_dir, options.standalone)?;
         write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));

@@ -53,6 +53,7 @@ async fn main() -> ExitCode {
         data_dir: opt.data_dir.unwrap_or_else(sandbox::default_data_dir),
         seed: !opt.no_seed,
         reset: opt.reset,
+        standalone: true,
     };
     let sandbox = match Sandbox::start(options).await {
         Ok(sandbox) => sandbox,

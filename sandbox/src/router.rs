@@ -23,7 +23,7 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(data_dir: &Path) -> Result<Self, Error> {
+    pub(crate) fn new(data_dir: &Path, standalone: bool) -> Result<Self, Error> {
         let store = s3s_fs::FileSystem::new(data_dir)
             .map_err(|err| Error::Store { path: data_dir.to_path_buf(), message: format!("{err:?}") })?;
         let mut s3 = S3ServiceBuilder::new(crate::s3::SandboxS3::new(store));
@@ -34,6 +34,7 @@ impl Router {
             "region": REGION,
             "services": ["s3"],
             "data_dir": data_dir,
+            "standalone": standalone,
             "pid": std::process::id(),
         });
         Ok(Self { s3: s3.build(), health: health.to_string().into() })
