@@ -134,14 +134,18 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         Err(err) => return Err(err).with_context(|| format!("reading s3://{bucket}/{key}")),
     };
     let content_type = object.content_type().unwrap_or("unknown").to_owned();
-    let bytes = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
-    println!("Read {} bytes ({content_type}).", bytes.len());
-    match std::str::from_utf8(&bytes).ok().and_then(|text| text.parse::<geojson::GeoJson>().ok()) {
-        Some(geojson) => println!("GeoJSON:\n{}", GeoSummary::of(&geojson)),
-        None => {
-            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
-            println!("Not GeoJSON. First bytes: {head:?}");
-        }
+    let size = object.content_length().unwrap_or(0);
+    if size > READ_IN_MEMORY_LIMIT {
+        // Too large to hold in memory: show how it starts; step 5 streams the whole file to disk.
+        let mut body = object.body;
+        let head = body.try_next().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.unwrap_or_default();
+        let head = String::from_utf8_lossy(&head[..head.len().min(120)]).into_owned();
+        println!("{size} bytes ({content_type}): too large to parse in memory here. First bytes: {head:?}");
+    } else {
+        let body = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?;
+        let bytes = body.into_bytes();
+        println!("Read {} bytes ({content_type}).", bytes.len());
+        describe_contents(&bytes);
     }
 
     // 5. Download the file. `download_to_file` streams the body into a temp file beside the
@@ -169,6 +173,21 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let uploaded = common::upload_file(&s3, &bucket, &upload_key, &upload, &transfer).await?;
     println!("Uploaded to s3://{bucket}/{upload_key} ({} bytes).", uploaded.bytes);
     Ok(())
+}
+
+/// Step 4 reads files up to this size into memory (64 MiB).
+const READ_IN_MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Parses `bytes` as GeoJSON with the `geojson` crate and prints a summary, or says it is not
+/// GeoJSON and shows how it starts.
+fn describe_contents(bytes: &[u8]) {
+    match std::str::from_utf8(bytes).ok().and_then(|text| text.parse::<geojson::GeoJson>().ok()) {
+        Some(geojson) => println!("GeoJSON:\n{}", GeoSummary::of(&geojson)),
+        None => {
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
+            println!("Not GeoJSON. First bytes: {head:?}");
+        }
+    }
 }
 
 /// The last path segment of a key or path, or an error saying why there is none.

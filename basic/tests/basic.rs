@@ -221,3 +221,17 @@ async fn two_runs_at_once_on_one_data_dir_both_succeed() {
     assert_eq!(object_bytes(sandbox.url(), "concurrent/one.geojson").await.as_ref(), Some(&sample));
     assert_eq!(object_bytes(sandbox.url(), "concurrent/two.geojson").await.as_ref(), Some(&sample));
 }
+
+#[tokio::test]
+async fn a_dotenv_file_with_the_seeds_key_names_the_bucket() {
+    let machine = Machine::new();
+    std::fs::write(machine.work.path().join(".env"), "# as in the seed's send_receive\ns3_bucket=bucket-from-dotenv\n")
+        .expect("write .env");
+    let output = machine.basic(None, &[]).await;
+    assert!(stdout(&output).contains("3. List all files in bucket-from-dotenv"), "{}", stdout(&output));
+    assert_one_line_failure(&output, "bucket bucket-from-dotenv does not exist");
+
+    // A flag still wins over the file.
+    let output = machine.basic(None, &["--bucket", "snow-observing-systems"]).await;
+    assert_success(&output);
+}
