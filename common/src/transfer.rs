@@ -20,7 +20,7 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use futures::{StreamExt as _, TryStreamExt as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 const MIB: u64 = 1024 * 1024;
 /// S3 allows at most this many parts in one multipart upload.
@@ -78,7 +78,7 @@ pub enum TransferError {
         /// The SDK's error, with its AWS error code.
         source: Box<aws_sdk_s3::Error>,
     },
-    /// The object's body stopped before its end.
+    /// The object's body could not be read.
     #[error("reading the body of s3://{bucket}/{key}: {source}")]
     Body {
         /// The bucket.
@@ -87,6 +87,18 @@ pub enum TransferError {
         key: String,
         /// What broke.
         source: aws_sdk_s3::primitives::ByteStreamError,
+    },
+    /// The object's body ended before the length S3 announced.
+    #[error("the body of s3://{bucket}/{key} ended after {got} of {expected} bytes")]
+    Truncated {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// Bytes announced.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
     },
 }
 
@@ -342,18 +354,52 @@ pub async fn download_to_file(
     let temp = temp.tempfile_in(&dir).map_err(TransferError::io("creating a temp file in", &dir))?;
     // The TempPath deletes the temp file when dropped, so an error below leaves nothing behind.
     let (file, temp_path) = temp.into_parts();
-    let mut writer = tokio::io::BufWriter::with_capacity(MIB as usize, tokio::fs::File::from_std(file));
+    let total = u64::try_from(output.content_length.unwrap_or(0)).unwrap_or(0);
+    let file = tokio::fs::File::from_std(file);
+    file.set_len(total).await.map_err(TransferError::io("sizing", &temp_path))?;
 
+    // A large object comes down in ranges, several at once, each written at its offset: this
+    // first response supplies the first range, and the rest are asked for with `If-Match` on its
+    // ETag, so a file replaced mid-download fails instead of mixing two versions.
+    let part_size = options.part_size.max(MIN_PART_SIZE);
+    let ranged = total >= options.multipart_threshold.max(MIN_PART_SIZE) && options.concurrency > 1;
+    let first_len = if ranged { part_size.min(total) } else { total };
+    let mut writer = tokio::io::BufWriter::with_capacity(MIB as usize, file);
     let mut body = output.body;
-    let mut bytes = 0u64;
-    while let Some(chunk) = body.try_next().await.map_err(|source| TransferError::Body {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        source,
-    })? {
-        writer.write_all(&chunk).await.map_err(TransferError::io("writing", &temp_path))?;
-        bytes += chunk.len() as u64;
-        progress.inc(chunk.len() as u64);
+    let mut bytes = copy_body(&mut body, &mut writer, first_len, &progress, bucket, key, &temp_path).await?;
+    drop(body); // the rest of the first response is fetched in ranges below
+    if ranged {
+        let ranges = (first_len..total).step_by(usize::try_from(part_size).unwrap_or(usize::MAX));
+        let e_tag = output.e_tag.as_deref();
+        let (temp_path, progress) = (&temp_path, &progress);
+        let fetched: Vec<u64> = futures::stream::iter(ranges)
+            .map(|start| async move {
+                let len = part_size.min(total - start);
+                let range = client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .range(format!("bytes={start}-{}", start + len - 1))
+                    .set_if_match(e_tag.map(str::to_owned))
+                    .send()
+                    .await
+                    .map_err(TransferError::s3("GetObject (range)", bucket, key))?;
+                let mut file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(temp_path)
+                    .await
+                    .map_err(TransferError::io("opening", temp_path))?;
+                file.seek(std::io::SeekFrom::Start(start)).await.map_err(TransferError::io("seeking in", temp_path))?;
+                let mut writer = tokio::io::BufWriter::with_capacity(MIB as usize, file);
+                let mut body = range.body;
+                let n = copy_body(&mut body, &mut writer, len, progress, bucket, key, temp_path).await?;
+                writer.flush().await.map_err(TransferError::io("writing", temp_path))?;
+                Ok::<_, TransferError>(n)
+            })
+            .buffer_unordered(options.concurrency)
+            .try_collect()
+            .await?;
+        bytes += fetched.iter().sum::<u64>();
     }
     writer.flush().await.map_err(TransferError::io("writing", &temp_path))?;
     writer.into_inner().sync_all().await.map_err(TransferError::io("syncing", &temp_path))?;
@@ -371,6 +417,40 @@ pub async fn download_to_file(
         content_type: output.content_type,
         elapsed: started.elapsed(),
     })
+}
+
+/// Copies exactly `len` bytes of `body` into `writer` (stopping there even if the body goes on),
+/// and fails if the body ends before.
+async fn copy_body(
+    body: &mut ByteStream,
+    writer: &mut (impl tokio::io::AsyncWrite + Unpin),
+    len: u64,
+    progress: &ProgressBar,
+    bucket: &str,
+    key: &str,
+    temp_path: &Path,
+) -> Result<u64, TransferError> {
+    let mut copied = 0u64;
+    while copied < len {
+        let chunk = body.try_next().await.map_err(|source| TransferError::Body {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            source,
+        })?;
+        let Some(chunk) = chunk else {
+            return Err(TransferError::Truncated {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                expected: len,
+                got: copied,
+            });
+        };
+        let take = usize::try_from(len - copied).unwrap_or(usize::MAX).min(chunk.len());
+        writer.write_all(&chunk[..take]).await.map_err(TransferError::io("writing", temp_path))?;
+        copied += take as u64;
+        progress.inc(take as u64);
+    }
+    Ok(copied)
 }
 
 fn progress_bar(show: bool, len: u64) -> ProgressBar {

@@ -119,3 +119,18 @@ async fn errors_are_described_in_one_line_with_the_aws_code() {
     );
     assert!(refused.contains("connection refused"), "{refused}");
 }
+
+#[tokio::test]
+async fn an_empty_object_downloads_to_an_empty_file() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
+    let s3 = connect(&sandbox).await.s3_client();
+    let work = tempfile::tempdir().expect("temp dir");
+    let source = work.path().join("empty.txt");
+    std::fs::write(&source, b"").expect("write");
+    upload_file(&s3, SEED_BUCKET, "empty.txt", &source, &small_parts()).await.expect("upload");
+    let target = work.path().join("empty copy.txt");
+    let down = download_to_file(&s3, SEED_BUCKET, "empty.txt", &target, &small_parts()).await.expect("download");
+    assert_eq!(down.bytes, 0);
+    assert_eq!(std::fs::metadata(&target).expect("exists").len(), 0);
+}
