@@ -61,7 +61,7 @@ check() {
 
 ours=(env -i PATH="$PATH" HOME="$work/home" "$release/sos-transfer" --endpoint-url "$url")
 measure "sos-transfer upload (multipart, 4 parts in flight)" "${ours[@]}" upload "$work/big.bin" bench/ours.bin
-measure "sos-transfer download (streamed, temp + rename)" "${ours[@]}" download bench/ours.bin "$work/ours.out"
+measure "sos-transfer download (4 ranges in flight, temp+rename)" "${ours[@]}" download bench/ours.bin "$work/ours.out"
 check "$work/ours.out"
 measure "boto3 upload_file use_threads=False" "$python" bench/boto3_transfer.py "$url" upload "$work/big.bin" bench/boto3.bin
 measure "boto3 download_file use_threads=False" "$python" bench/boto3_transfer.py "$url" download bench/boto3.bin "$work/boto3.out"
