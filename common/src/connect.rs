@@ -31,6 +31,9 @@ pub enum ConnectError {
         /// Where we looked.
         url: String,
     },
+    /// The AWS config could not be read.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// The embedded sandbox could not start.
     #[cfg(feature = "sandbox")]
     #[error("cannot start the embedded sandbox: {0}")]
@@ -148,9 +151,16 @@ impl Connection {
             }
         };
 
+        let mut sdk_config = loader.load().await;
+        if !matches!(target, Target::Sandbox { .. })
+            && let Some(role) = crate::credentials::RoleProfile::find(args.profile.as_deref()).await?
+        {
+            sdk_config = with_role_mfa_provider(sdk_config, args, &role, &target).await;
+        }
+
         Ok(Self {
             target,
-            sdk_config: loader.load().await,
+            sdk_config,
             #[cfg(feature = "sandbox")]
             _embedded: embedded,
         })
@@ -208,8 +218,46 @@ impl Connection {
     }
 }
 
+/// The sandbox's keys: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when both are set (for
+/// example the sandbox's MFA-exempt application key), else `test`/`test`.
 fn sandbox_credentials() -> Credentials {
-    Credentials::new(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, None, None, "sos-sandbox")
+    use crate::settings::non_empty_env;
+    match (non_empty_env("AWS_ACCESS_KEY_ID"), non_empty_env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => {
+            Credentials::new(key, secret, non_empty_env("AWS_SESSION_TOKEN"), None, "environment")
+        }
+        _ => Credentials::new(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, None, None, "sos-sandbox"),
+    }
+}
+
+/// Replaces the credentials of `config` by AssumeRole-with-MFA for a role profile: the SDK for
+/// Rust cannot prompt for the code itself (awslabs/aws-sdk-rust#527).
+async fn with_role_mfa_provider(
+    config: SdkConfig,
+    args: &CommonArgs,
+    role: &crate::credentials::RoleProfile,
+    target: &Target,
+) -> SdkConfig {
+    let mut source = aws_config::profile::ProfileFileCredentialsProvider::builder();
+    if let Some(name) = &role.source_profile {
+        source = source.profile_name(name);
+    }
+    let sts_config = config
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(source.build()))
+        .build();
+    let cache = (!args.no_cache)
+        .then(|| crate::credentials::SessionCache::entry("role", args.profile.as_deref(), &role.mfa_serial, target));
+    let provider = crate::credentials::AssumeRoleWithMfaProvider::new(
+        aws_sdk_sts::Client::new(&sts_config),
+        role,
+        args.token_code.clone(),
+        cache,
+    );
+    config
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build()
 }
 
 /// How long to wait for another process's embedded sandbox to release the data directory.

@@ -78,6 +78,25 @@ fn explain_one(e: &(dyn StdError + 'static)) -> Option<String> {
         upload_part::UploadPartError,
         complete_multipart_upload::CompleteMultipartUploadError,
     );
+    if let Some(sts) = e.downcast_ref::<aws_sdk_sts::Error>()
+        && let Some(code) = sts.code()
+    {
+        return Some(explain_code(code, sts.message()));
+    }
+    macro_rules! sts_errors {
+        ($($op:ident :: $ty:ident),* $(,)?) => {$(
+            if let Some(op) = e.downcast_ref::<aws_sdk_sts::operation::$op::$ty>()
+                && let Some(code) = op.code()
+            {
+                return Some(explain_code(code, op.message()));
+            }
+        )*};
+    }
+    sts_errors!(
+        get_session_token::GetSessionTokenError,
+        assume_role::AssumeRoleError,
+        get_caller_identity::GetCallerIdentityError,
+    );
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         return Some(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {
@@ -95,10 +114,11 @@ pub fn explain_code(code: &str, message: Option<&str>) -> String {
     let hint = match code {
         "NoSuchBucket" => "the bucket does not exist",
         "NoSuchKey" => "the object does not exist",
-        "AccessDenied" => "access denied: these credentials may not do this",
+        "AccessDenied" => "access denied",
         "SignatureDoesNotMatch" => "the request signature does not match: check the secret access key",
         "InvalidAccessKeyId" | "InvalidClientTokenId" => "the access key id is not known to the service",
         "ExpiredToken" => "the session credentials have expired; get new ones",
+        "ValidationError" => "the request was not valid",
         _ => "",
     };
     let message = message.filter(|m| !m.is_empty() && *m != "Unknown");

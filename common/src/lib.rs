@@ -6,13 +6,15 @@
 //! named, the local sandbox (a running one, or one started inside the process when nothing is
 //! configured), or AWS — without any network call to AWS, and loads the SDK configuration for
 //! it; [`Connection::announcement`] is the line each example prints first. The [`transfer`]
-//! module holds the upload and download helpers (multipart, streaming, atomic rename), and
+//! module holds the upload and download helpers, [`credentials`] the MFA and STS session
+//! machinery, (multipart, streaming, atomic rename), and
 //! [`error`] turns an SDK error chain into the one line a user should see.
 //!
 //! The embedded sandbox comes in through the default cargo feature `sandbox`; without it,
 //! `common` needs only the AWS SDK, and the sandbox choice means a sandbox already running.
 
 pub mod connect;
+pub mod credentials;
 pub mod error;
 pub mod geo;
 pub mod settings;

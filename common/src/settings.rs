@@ -38,6 +38,19 @@ pub struct CommonArgs {
     #[arg(long, env = "SOS_SANDBOX", global = true)]
     pub sandbox: bool,
 
+    /// MFA device serial (ARN) [default: the profile's `mfa_serial`; the sandbox's device on a
+    /// sandbox].
+    #[arg(long, env = "SOS_MFA_SERIAL", global = true, value_name = "ARN")]
+    pub mfa_serial: Option<String>,
+
+    /// The 6-digit MFA code, instead of being asked for it.
+    #[arg(long, global = true, value_name = "CODE")]
+    pub token_code: Option<String>,
+
+    /// Do not use or write the MFA session cache.
+    #[arg(long, env = "SOS_NO_CACHE", global = true)]
+    pub no_cache: bool,
+
     /// Log more: -v for info, -vv for debug, -vvv for the SDK's wire details. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

@@ -21,9 +21,13 @@
 //! examples do so when that server is standalone, and otherwise wait for the directory to be
 //! free). The lock is released by the operating system when the holder exits, however it exits.
 
+pub mod identity;
+pub mod mfa;
 mod router;
 mod s3;
 mod seed;
+pub mod sigv4;
+pub mod sts;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write as _;
@@ -86,6 +90,9 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The MFA secret is not usable.
+    #[error(transparent)]
+    MfaSecret(#[from] mfa::BadSecret),
     /// The S3 storage layer refused to start.
     #[error("cannot open the S3 store in {}: {message}", path.display())]
     Store {
@@ -113,6 +120,14 @@ pub struct SandboxOptions {
     pub seed: bool,
     /// Delete everything in the data directory first (then seed again if `seed` is set).
     pub reset: bool,
+    /// Every call but STS needs credentials obtained with an MFA code (the application key
+    /// [`identity::APP_ACCESS_KEY_ID`] is exempt), as on accounts such as NASA SMCE.
+    pub require_mfa: bool,
+    /// The virtual MFA device's base32 secret [default: [`mfa::DEFAULT_MFA_SECRET`]].
+    pub mfa_secret: Option<String>,
+    /// The shortest STS session lifetime granted, in seconds (AWS: 900). Tests lower it to watch
+    /// credentials expire.
+    pub min_session_seconds: u64,
     /// Serving until stopped by hand (`cargo run -p sandbox`), as opposed to embedded in a
     /// program that stops it when it exits. Reported by the health check, so that other
     /// processes know whether they may rely on this server staying up.
@@ -127,6 +142,9 @@ impl SandboxOptions {
             data_dir: data_dir.into(),
             seed: true,
             reset: false,
+            require_mfa: false,
+            mfa_secret: None,
+            min_session_seconds: 900,
             standalone: false,
         }
     }
@@ -140,6 +158,9 @@ impl Default for SandboxOptions {
             data_dir: default_data_dir(),
             seed: true,
             reset: false,
+            require_mfa: false,
+            mfa_secret: None,
+            min_session_seconds: 900,
             standalone: true,
         }
     }
@@ -195,7 +216,14 @@ impl Sandbox {
             TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
         let url = format!("http://{addr}");
-        let router = router::Router::new(&data_dir, options.standalone)?;
+        let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
+        let settings = router::RouterSettings {
+            standalone: options.standalone,
+            require_mfa: options.require_mfa,
+            mfa,
+            min_session_seconds: options.min_session_seconds,
+        };
+        let router = router::Router::new(&data_dir, settings)?;
         write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
@@ -255,6 +283,20 @@ fn acquire_lock(data_dir: &Path) -> Result<File, Error> {
         }),
         Err(TryLockError::Error(source)) => Err(Error::Io { action: "locking", path, source }),
     }
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename, readable by the owner only (0600):
+/// for files that hold credentials.
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn write_url_file(data_dir: &Path, url: &str) -> Result<(), Error> {

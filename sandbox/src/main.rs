@@ -7,13 +7,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY, MFA_SERIAL, ROLE_ARN};
+use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
 use sandbox::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Sandbox, SandboxOptions};
 
-/// A local stand-in for the AWS services of the SOS examples (S3 today), on one port.
+/// A local stand-in for the AWS services of the SOS examples (S3 and STS), on one port.
 ///
-/// Credentials: access key `test`, secret `test`, region `us-east-1`. Data persists in the data
-/// directory across restarts; only one process serves a data directory at a time.
+/// Credentials: access key `test`, secret `test`, region `us-east-1`; an application key
+/// `sos-app`/`sos-app-secret` that the MFA requirement exempts. A virtual MFA device
+/// (arn:aws:iam::000000000000:mfa/sandbox) answers STS GetSessionToken and AssumeRole; `sandbox
+/// mfa-code` prints its current code. Data persists in the data directory across restarts; only
+/// one process serves a data directory at a time.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
@@ -38,21 +43,58 @@ struct Opt {
     #[arg(long)]
     no_seed: bool,
 
+    /// Require MFA: the long-term key `test` may then call only STS; everything else needs
+    /// credentials from GetSessionToken with an MFA code (the application key is exempt).
+    #[arg(long, env = "SOS_SANDBOX_REQUIRE_MFA")]
+    require_mfa: bool,
+
+    /// Base32 secret of the virtual MFA device [default: a fixed, documented secret].
+    #[arg(long, env = "SOS_SANDBOX_MFA_SECRET", global = true, hide_env_values = true)]
+    mfa_secret: Option<String>,
+
+    /// Shortest STS session lifetime granted, in seconds (AWS: 900); lower it to see expiry.
+    #[arg(long, env = "SOS_SANDBOX_MIN_SESSION_SECONDS", default_value_t = 900)]
+    min_session_seconds: u64,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Log more (-v requests, -vv protocol details). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the virtual MFA device's current code (what an authenticator app would show).
+    MfaCode,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let opt = Opt::parse();
     init_tracing(opt.verbose);
+    let device = match MfaDevice::new(opt.mfa_secret.as_deref().unwrap_or(DEFAULT_MFA_SECRET)) {
+        Ok(device) => device,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::MfaCode) = opt.command {
+        println!("{}", device.current_code());
+        eprintln!("(valid for {} more seconds, and the 30 s before and after)", device.seconds_left());
+        return ExitCode::SUCCESS;
+    }
 
     let options = SandboxOptions {
         addr: SocketAddr::new(opt.host, opt.port),
         data_dir: opt.data_dir.unwrap_or_else(sandbox::default_data_dir),
         seed: !opt.no_seed,
         reset: opt.reset,
+        require_mfa: opt.require_mfa,
+        mfa_secret: opt.mfa_secret.clone(),
+        min_session_seconds: opt.min_session_seconds,
         standalone: true,
     };
     let sandbox = match Sandbox::start(options).await {
@@ -72,6 +114,15 @@ async fn main() -> ExitCode {
     println!("  export AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}");
     println!("  export AWS_REGION={REGION}");
     println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
+    println!();
+    println!("Virtual MFA device {MFA_SERIAL}: current code `cargo run -p sandbox -- mfa-code`;");
+    println!("add it to a phone authenticator with: {}", device.otpauth_uri());
+    println!(
+        "Role {ROLE_ARN} (trust requires MFA). Application key (MFA-exempt): {APP_ACCESS_KEY_ID} / {APP_SECRET_ACCESS_KEY}"
+    );
+    if opt.require_mfa {
+        println!("MFA required: the key `{ACCESS_KEY_ID}` may call only STS until it has an MFA session.");
+    }
 
     wait_for_signal().await;
     println!("Stopping.");
