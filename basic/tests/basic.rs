@@ -235,3 +235,60 @@ async fn a_dotenv_file_with_the_seeds_key_names_the_bucket() {
     let output = machine.basic(None, &["--bucket", "snow-observing-systems"]).await;
     assert_success(&output);
 }
+
+#[tokio::test]
+async fn in_mfa_required_mode_the_long_term_key_is_refused_with_a_line_about_mfa() {
+    let machine = Machine::new();
+    let data = tempfile::tempdir().expect("data");
+    let options = SandboxOptions { require_mfa: true, standalone: true, ..SandboxOptions::ephemeral(data.path()) };
+    let sandbox = Sandbox::start(options).await.expect("sandbox");
+    let output = machine.basic(Some(sandbox.url()), &[]).await;
+    assert_one_line_failure(&output, "MFA required");
+}
+
+#[tokio::test]
+async fn a_role_profile_with_mfa_asks_once_and_works() {
+    let machine = Machine::new();
+    let data = tempfile::tempdir().expect("data");
+    let options = SandboxOptions { require_mfa: true, standalone: true, ..SandboxOptions::ephemeral(data.path()) };
+    let sandbox = Sandbox::start(options).await.expect("sandbox");
+    let config = machine.home.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile sandbox-user]\naws_access_key_id = test\naws_secret_access_key = test\nregion = us-east-1\n\n\
+             [profile sos-data]\nrole_arn = {}\nsource_profile = sandbox-user\nmfa_serial = {}\nregion = us-east-1\n",
+            sandbox::identity::ROLE_ARN,
+            sandbox::identity::MFA_SERIAL
+        ),
+    )
+    .expect("write config");
+    let code = sandbox::mfa::MfaDevice::new(sandbox::mfa::DEFAULT_MFA_SECRET).expect("device").current_code();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basic"))
+        .args(["--profile", "sos-data", "--endpoint-url", sandbox.url(), "--upload-key", "by-role.geojson"])
+        .current_dir(machine.work.path())
+        .env_clear()
+        .env("HOME", machine.home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", machine.home.path().join("no-credentials"))
+        .env("SOS_CACHE_DIR", machine.home.path().join("cache"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("basic runs");
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(format!("{code}\n").as_bytes()).await.expect("write code");
+    }
+    let output = child.wait_with_output().await.expect("basic ends");
+    assert_success(&output);
+    assert_eq!(stderr(&output).matches("Please enter your 6 digit MFA code:").count(), 1, "asked once");
+    // With MFA required, only an MFA-authenticated session can upload; the role session did.
+    assert!(object_bytes(sandbox.url(), "by-role.geojson").await.is_none(), "the long-term key cannot read it back");
+    let sessions = std::fs::read_to_string(data.path().join(".sandbox.sessions.json")).expect("sessions");
+    assert!(sessions.contains("assumed-role/sos-data/"), "an AssumeRole session was issued");
+    let uploaded = std::fs::metadata(data.path().join("snow-observing-systems/by-role.geojson")).expect("uploaded");
+    assert_eq!(uploaded.len(), 7157);
+}

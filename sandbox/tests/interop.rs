@@ -26,7 +26,7 @@ struct SandboxProcess {
 }
 
 impl SandboxProcess {
-    fn start(data_dir: &Path, log_dir: &Path) -> Self {
+    fn start(data_dir: &Path, log_dir: &Path, extra_args: &[&str]) -> Self {
         let stdout = log_dir.join("sandbox.stdout");
         let stderr = log_dir.join("sandbox.stderr");
         // Files, not pipes: nobody reads a pipe while the test runs, and a full one would stall it.
@@ -35,6 +35,7 @@ impl SandboxProcess {
             .arg("0")
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra_args)
             .env_remove("SOS_SANDBOX_HOST")
             .env_remove("SOS_SANDBOX_PORT")
             .env_remove("SOS_SANDBOX_DATA_DIR")
@@ -91,11 +92,11 @@ fn output_text(output: &Output) -> String {
     )
 }
 
-#[test]
-fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
+/// Makes the venv, starts a standalone sandbox with `sandbox_args`, and runs `script URL args…`
+/// with the venv's Python and no AWS_* variables; panics with every log on failure.
+fn run_python_against_sandbox(script: &str, sandbox_args: &[&str], script_args: &[&Path]) {
     let root = workspace_root();
 
-    // 1. The Python environment: boto3 and the aws CLI at their pinned versions.
     let env = Command::new("bash")
         .arg(root.join("scripts/python-env"))
         .current_dir(&root)
@@ -105,19 +106,17 @@ fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
     assert!(env.status.success(), "scripts/python-env failed ({})\n{}", env.status, output_text(&env));
     print!("{}", String::from_utf8_lossy(&env.stdout));
 
-    // 2. The standalone sandbox on an ephemeral port, with its own data directory.
     let temp = tempfile::tempdir().expect("create a temp dir for the sandbox");
     let data_dir = temp.path().join("data");
-    let mut sandbox = SandboxProcess::start(&data_dir, temp.path());
+    let mut sandbox = SandboxProcess::start(&data_dir, temp.path(), sandbox_args);
     let url = sandbox.wait_for_url(&data_dir);
     println!("sandbox serving {url}");
 
-    // 3. The checks, with no AWS_* variable of the caller's in the way.
-    let mut script = Command::new(root.join(".venv/bin/python"));
-    script
-        .arg(root.join("tests/interop/s3_boto3.py"))
+    let mut command = Command::new(root.join(".venv/bin/python"));
+    command
+        .arg(root.join(script))
         .arg(&url)
-        .arg(root.join("data"))
+        .args(script_args)
         .current_dir(&root)
         .stdin(Stdio::null())
         .env_remove("PYTHONPATH")
@@ -126,16 +125,27 @@ fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
         .env("PYTHONUNBUFFERED", "1");
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {
-            script.env_remove(name);
+            command.env_remove(name);
         }
     }
-    let output = script.output().expect("run tests/interop/s3_boto3.py with .venv/bin/python");
+    let output = command.output().unwrap_or_else(|err| panic!("run {script} with .venv/bin/python: {err}"));
     assert!(
         output.status.success(),
-        "tests/interop/s3_boto3.py failed ({})\n{}\n{}",
+        "{script} failed ({})\n{}\n{}",
         output.status,
         output_text(&output),
         sandbox.logs()
     );
     print!("{}", String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
+    let data = workspace_root().join("data");
+    run_python_against_sandbox("tests/interop/s3_boto3.py", &[], &[&data]);
+}
+
+#[test]
+fn boto3_runs_the_seeds_mfa_flow_against_an_mfa_required_sandbox() {
+    run_python_against_sandbox("tests/interop/sts_boto3.py", &["--require-mfa"], &[]);
 }

@@ -1,0 +1,67 @@
+//! `nomfa` run as a user runs it: on a fresh machine, and with the MFA-exempt application key
+//! against a sandbox that requires MFA.
+
+use std::process::Output;
+
+use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY};
+use sandbox::{Sandbox, SandboxOptions};
+use tokio::process::Command;
+
+const SWE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Missouri Open Loop sample output/SWE 2024-03-01.geojson");
+
+fn nomfa(home: &std::path::Path, work: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nomfa"));
+    cmd.current_dir(work)
+        .env_clear()
+        .env("HOME", home)
+        .env("SOS_SANDBOX_URL", "http://127.0.0.1:1")
+        .env("SOS_SANDBOX_DATA_DIR", home.join("sandbox-data"));
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(output.status.success(), "stdout:\n{}\nstderr:\n{}", text(&output.stdout), text(&output.stderr));
+}
+
+#[tokio::test]
+async fn runs_on_a_fresh_machine_with_the_embedded_sandbox() {
+    let (home, work) = (tempfile::tempdir().expect("home"), tempfile::tempdir().expect("work"));
+    let output = nomfa(home.path(), work.path()).output().await.expect("nomfa runs");
+    assert_success(&output);
+    let out = text(&output.stdout);
+    assert!(out.lines().next().unwrap_or_default().contains("embedded sandbox"), "{out}");
+    assert!(out.contains("  Missouri Open Loop sample output/basin_mean_swe.csv  (992 bytes)"), "{out}");
+    assert!(out.contains("features:        6"), "{out}");
+    let downloaded = std::fs::read(work.path().join("SWE 2024-03-01.geojson")).expect("downloaded");
+    assert_eq!(downloaded, std::fs::read(SWE).expect("sample"));
+}
+
+#[tokio::test]
+async fn the_application_key_works_where_mfa_is_required_and_the_user_key_does_not() {
+    let data = tempfile::tempdir().expect("data");
+    let options = SandboxOptions { require_mfa: true, standalone: true, ..SandboxOptions::ephemeral(data.path()) };
+    let sandbox = Sandbox::start(options).await.expect("sandbox");
+    let (home, work) = (tempfile::tempdir().expect("home"), tempfile::tempdir().expect("work"));
+
+    let app = nomfa(home.path(), work.path())
+        .arg("--sandbox")
+        .env("SOS_SANDBOX_URL", sandbox.url())
+        .env("AWS_ACCESS_KEY_ID", APP_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", APP_SECRET_ACCESS_KEY)
+        .output()
+        .await
+        .expect("nomfa runs");
+    assert_success(&app);
+    assert!(text(&app.stdout).contains("running sandbox"), "{}", text(&app.stdout));
+
+    let user = nomfa(home.path(), work.path()).env("SOS_SANDBOX_URL", sandbox.url()).output().await.expect("runs");
+    assert!(!user.status.success());
+    let err = text(&user.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("Error: ") && err.contains("MFA"), "{err}");
+}
