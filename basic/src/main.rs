@@ -64,13 +64,7 @@ async fn main() -> ExitCode {
     common::load_dotenv();
     let opt = Opt::parse();
     common::init_tracing(opt.common.verbose);
-    match run(opt).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("Error: {}", common::error::describe(err.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    common::error::exit_code(run(opt).await)
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {

@@ -4,6 +4,21 @@ use std::error::Error as StdError;
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 
+/// The exit code of a run: success, or one `Error: …` line on stderr (see [`describe`]) and
+/// failure. Takes an `anyhow::Result<()>` as the examples' `run` functions return it.
+pub fn exit_code<E>(result: Result<(), E>) -> std::process::ExitCode
+where
+    E: AsRef<dyn StdError + Send + Sync + 'static>,
+{
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {}", describe(err.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Describes an error chain (from `anyhow`, or any `std::error::Error`) in one line: the
 /// context the program added, then what AWS said (its error code and message) or why it could
 /// not be reached.
