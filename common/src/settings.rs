@@ -9,6 +9,8 @@ use clap::Args;
 pub const DEFAULT_BUCKET: &str = "snow-observing-systems";
 /// The object the SOS examples read, download and upload unless told otherwise.
 pub const DEFAULT_KEY: &str = "Optimization_result.geojson";
+/// The SOS queue that announces new data (the sandbox seeds it).
+pub const DEFAULT_QUEUE: &str = "SnowObservingSystemsDataUpdates";
 /// The `.env` key of the seed's `send_receive` scripts for the bucket.
 pub const SEED_ENV_BUCKET: &str = "s3_bucket";
 /// The `.env` key of the seed's `send_receive` scripts for the queue URL.

@@ -23,10 +23,14 @@
 
 pub mod identity;
 pub mod mfa;
+pub mod notify;
+mod query;
 mod router;
 mod s3;
 mod seed;
 pub mod sigv4;
+pub mod sns;
+pub mod sqs;
 pub mod sts;
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -40,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use seed::{SEED_BUCKET, SEED_OBJECTS};
+pub use seed::{SEED_BUCKET, SEED_DLQ, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC};
 
 /// Access key id every sandbox accepts (the LocalStack convention).
 pub const ACCESS_KEY_ID: &str = "test";
@@ -216,12 +220,23 @@ impl Sandbox {
             TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
         let url = format!("http://{addr}");
+        let sqs = std::sync::Arc::new(sqs::Sqs::default());
+        let sns = std::sync::Arc::new(sns::Sns::new(sqs.clone(), &url));
+        let notifications =
+            std::sync::Arc::new(notify::Notifications::new(sqs.clone(), sns.clone(), &url, sns::topic_arn(SEED_TOPIC)));
+        if options.seed {
+            seed::seed_messaging(&sqs, &sns, &url);
+            seed::seed_notifications(&notifications);
+        }
         let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
         let settings = router::RouterSettings {
             standalone: options.standalone,
             require_mfa: options.require_mfa,
             mfa,
             min_session_seconds: options.min_session_seconds,
+            sqs: sqs.clone(),
+            sns: sns.clone(),
+            notifications,
         };
         let router = router::Router::new(&data_dir, settings)?;
         write_url_file(&data_dir, &url)?;

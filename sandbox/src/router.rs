@@ -18,7 +18,7 @@ use s3s::{Body, HttpError, S3Result, s3_error};
 
 use crate::identity::{Denied, Identities};
 use crate::mfa::MfaDevice;
-use crate::{Error, HEALTH_PATH, HEALTH_SERVICE_NAME, REGION, sigv4, sts};
+use crate::{Error, HEALTH_PATH, HEALTH_SERVICE_NAME, REGION, sigv4, sns, sqs, sts};
 
 /// Largest body accepted by the query and JSON services (AWS's own limit for them is 256 KiB).
 const MAX_QUERY_BODY: usize = 1024 * 1024;
@@ -28,6 +28,8 @@ const MAX_QUERY_BODY: usize = 1024 * 1024;
 pub(crate) struct Router {
     s3: S3Service,
     identities: Arc<Identities>,
+    sqs: Arc<sqs::Sqs>,
+    sns: Arc<sns::Sns>,
     mfa: MfaDevice,
     lifetimes: sts::Lifetimes,
     health: Arc<str>,
@@ -40,6 +42,9 @@ pub(crate) struct RouterSettings {
     pub(crate) require_mfa: bool,
     pub(crate) mfa: MfaDevice,
     pub(crate) min_session_seconds: u64,
+    pub(crate) sqs: Arc<sqs::Sqs>,
+    pub(crate) sns: Arc<sns::Sns>,
+    pub(crate) notifications: Arc<crate::notify::Notifications>,
 }
 
 impl Router {
@@ -47,14 +52,15 @@ impl Router {
         let store = s3s_fs::FileSystem::new(data_dir)
             .map_err(|err| Error::Store { path: data_dir.to_path_buf(), message: format!("{err:?}") })?;
         let identities = Arc::new(Identities::load(data_dir, settings.require_mfa));
-        let mut s3 = S3ServiceBuilder::new(crate::s3::SandboxS3::new(store));
+        let mut s3 =
+            S3ServiceBuilder::new(crate::s3::SandboxS3::new(store, data_dir.to_path_buf(), settings.notifications));
         s3.set_auth(SandboxAuth(identities.clone()));
         s3.set_access(SandboxAccess(identities.clone()));
         let health = serde_json::json!({
             "service": HEALTH_SERVICE_NAME,
             "version": env!("CARGO_PKG_VERSION"),
             "region": REGION,
-            "services": ["s3", "sts"],
+            "services": ["s3", "sts", "sqs", "sns"],
             "data_dir": data_dir,
             "standalone": settings.standalone,
             "require_mfa": settings.require_mfa,
@@ -64,6 +70,8 @@ impl Router {
         Ok(Self {
             s3: s3.build(),
             identities,
+            sqs: settings.sqs,
+            sns: settings.sns,
             mfa: settings.mfa,
             lifetimes: sts::Lifetimes { min: settings.min_session_seconds },
             health: health.to_string().into(),
@@ -74,20 +82,29 @@ impl Router {
         if req.uri().path() == HEALTH_PATH && req.method() == Method::GET {
             return Ok(text_response(StatusCode::OK, "application/json", self.health.to_string()));
         }
-        if sigv4::service_of(req.headers()).as_deref() == Some("sts") {
-            return Ok(self.sts(req).await);
+        if let Some(target) = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok())
+            && let Some(operation) = target.strip_prefix("AmazonSQS.")
+        {
+            let operation = operation.to_owned();
+            return Ok(self.sqs(req, &operation).await);
+        }
+        match sigv4::service_of(req.headers()).as_deref() {
+            Some("sts") => return Ok(self.query(req, "sts").await),
+            Some("sns") => return Ok(self.query(req, "sns").await),
+            _ => {}
         }
         self.s3.call(req.map(Body::from)).await
     }
 
-    /// STS over the query protocol: signature, caller, then the action.
-    async fn sts(&self, req: Request<Incoming>) -> Response<Body> {
+    /// STS and SNS over the query protocol: signature, caller, MFA policy, then the action.
+    async fn query(&self, req: Request<Incoming>, service: &str) -> Response<Body> {
+        let namespace = if service == "sns" { sns::NAMESPACE } else { sts::NAMESPACE };
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_QUERY_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
                 let err = sts::StsError::from(Denied::AccessDenied("request body too large or unreadable".into()));
-                return xml_reply(err.into_reply());
+                return xml_reply(err.into_reply(namespace));
             }
         };
         let query = parts.uri.query().unwrap_or_default();
@@ -101,19 +118,80 @@ impl Router {
             });
         let caller = match authenticated {
             Ok(caller) => caller,
-            Err(denied) => return xml_reply(sts::StsError::from(denied).into_reply()),
+            Err(denied) => return xml_reply(sts::StsError::from(denied).into_reply(sts::NAMESPACE)),
         };
         // Parameters come in the form body (POST) or the query string (GET), as on AWS.
         let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
             .chain(form_urlencoded::parse(&body))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        tracing::info!(action = params.get("Action").map(String::as_str), caller = %caller.arn, "sts");
+        tracing::info!(service, action = params.get("Action").map(String::as_str), caller = %caller.arn, "call");
+        if service == "sns" {
+            return xml_reply(self.sns.handle(&params));
+        }
         xml_reply(sts::handle(&params, &caller, &self.identities, &self.mfa, self.lifetimes))
     }
 }
 
-fn xml_reply(reply: sts::Reply) -> Response<Body> {
+impl Router {
+    /// SQS over the JSON 1.0 protocol: signature, caller, MFA policy, then the operation.
+    async fn sqs(&self, req: Request<Incoming>, operation: &str) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let Ok(body) = Limited::new(body, MAX_QUERY_BODY).collect().await.map(|c| c.to_bytes()) else {
+            return sqs_error(&sqs::SqsError::auth("InvalidParameterValue", "request body too large".into()));
+        };
+        let authorized = sigv4::verify(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query().unwrap_or_default(),
+            &parts.headers,
+            &body,
+            |key| self.identities.secret_for(key),
+        )
+        .and_then(|auth| {
+            let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+            self.identities.authenticate(&auth.access_key_id, token)
+        })
+        .and_then(|caller| self.identities.authorize(&caller, "sqs"));
+        if let Err(denied) = authorized {
+            let code = match denied {
+                Denied::UnknownKey | Denied::BadToken => "InvalidClientTokenId",
+                Denied::Expired => "ExpiredToken",
+                Denied::BadSignature => "SignatureDoesNotMatch",
+                Denied::Unsigned(_) => "MissingAuthenticationToken",
+                Denied::MfaRequired(_) | Denied::AccessDenied(_) => "AccessDenied",
+            };
+            return sqs_error(&sqs::SqsError::auth(code, denied.to_string()));
+        }
+        let params: serde_json::Value = if body.is_empty() {
+            serde_json::json!({})
+        } else {
+            match serde_json::from_slice(&body) {
+                Ok(params) => params,
+                Err(err) => {
+                    return sqs_error(&sqs::SqsError::auth("SerializationException", format!("invalid JSON: {err}")));
+                }
+            }
+        };
+        let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let base_url = format!("http://{host}");
+        match self.sqs.handle(operation, &params, &base_url).await {
+            Ok(reply) => text_response(StatusCode::OK, "application/x-amz-json-1.0", reply.to_string()),
+            Err(err) => sqs_error(&err),
+        }
+    }
+}
+
+fn sqs_error(err: &sqs::SqsError) -> Response<Body> {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = text_response(status, "application/x-amz-json-1.0", err.body());
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&format!("{};Sender", err.query_code)) {
+        resp.headers_mut().insert("x-amzn-query-error", value);
+    }
+    resp
+}
+
+fn xml_reply(reply: crate::query::Reply) -> Response<Body> {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     text_response(status, "text/xml", reply.body)
 }

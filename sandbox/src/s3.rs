@@ -1,25 +1,45 @@
 //! The sandbox's S3 service: the storage of `s3s-fs`, with what a faithful S3 needs on top.
 //!
-//! Every operation is handed to [`s3s_fs::FileSystem`]; this layer fixes where it differs from
-//! S3 that clients notice. Today that is `encoding-type=url` on listings, which boto3 and the
-//! aws CLI always ask for and then URL-decode: without it a key such as `a+b.txt` would come back
-//! as `a b.txt`. Later, bucket notifications hook in here, after an object is written.
+//! Every operation is handed to [`s3s_fs::FileSystem`]; this layer adds what a faithful S3 needs
+//! on top: `encoding-type=url` on listings, which boto3 and the aws CLI always ask for and then
+//! URL-decode (without it a key such as `a+b.txt` would come back as `a b.txt`), and bucket
+//! notifications, emitted once s3s-fs has renamed the new object into place.
 
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 
+use crate::notify::{CreatedObject, Notifications};
+
 /// S3 backed by a directory.
 #[derive(Debug)]
 pub(crate) struct SandboxS3 {
     fs: FileSystem,
+    root: PathBuf,
+    notifications: Arc<Notifications>,
 }
 
 impl SandboxS3 {
-    pub(crate) fn new(fs: FileSystem) -> Self {
-        Self { fs }
+    pub(crate) fn new(fs: FileSystem, root: PathBuf, notifications: Arc<Notifications>) -> Self {
+        Self { fs, root, notifications }
+    }
+
+    /// Emits the event for a new object, in the background: S3 answers the write first.
+    async fn created(&self, bucket: String, key: String, etag: Option<&ETag>, event_name: &'static str) {
+        let size = tokio::fs::metadata(self.root.join(&bucket).join(&key)).await.map(|m| m.len()).unwrap_or(0);
+        let object = CreatedObject {
+            bucket,
+            key,
+            size,
+            etag: etag.map(|e| e.value().to_owned()).unwrap_or_default(),
+            event_name,
+        };
+        let notifications = self.notifications.clone();
+        tokio::spawn(async move { notifications.object_created(object).await });
     }
 }
 
@@ -50,16 +70,66 @@ impl S3 for SandboxS3 {
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
-        put_object(PutObjectInput) -> PutObjectOutput;
-        copy_object(CopyObjectInput) -> CopyObjectOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
         delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part(UploadPartInput) -> UploadPartOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
-        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.fs.put_object(req).await?;
+        self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:Put").await;
+        Ok(resp)
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.fs.copy_object(req).await?;
+        let etag = resp.output.copy_object_result.as_ref().and_then(|r| r.e_tag.as_ref());
+        self.created(bucket, key, etag, "ObjectCreated:Copy").await;
+        Ok(resp)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.fs.complete_multipart_upload(req).await?;
+        self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:CompleteMultipartUpload").await;
+        Ok(resp)
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        let input = req.input;
+        if !self.root.join(&input.bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        self.notifications.set(&input.bucket, input.notification_configuration);
+        Ok(S3Response::new(PutBucketNotificationConfigurationOutput::default()))
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        if !self.root.join(&req.input.bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let config = self.notifications.get(&req.input.bucket);
+        Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
+            event_bridge_configuration: config.event_bridge_configuration,
+            lambda_function_configurations: config.lambda_function_configurations,
+            queue_configurations: config.queue_configurations,
+            topic_configurations: config.topic_configurations,
+        }))
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {

@@ -27,6 +27,51 @@ pub const SEED_OBJECTS: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// The topic the seed creates; the notifier publishes to it.
+pub const SEED_TOPIC: &str = "SnowObservingSystemsDataAvailability";
+/// The queue the seed creates, subscribed to [`SEED_TOPIC`].
+pub const SEED_QUEUE: &str = "SnowObservingSystemsDataUpdates";
+/// Its dead-letter queue.
+pub const SEED_DLQ: &str = "SnowObservingSystemsDataUpdates-dlq";
+/// Receives after which a message of [`SEED_QUEUE`] moves to [`SEED_DLQ`].
+pub const SEED_MAX_RECEIVES: u32 = 5;
+
+/// Creates the seeded topic, queues and subscription (they live in memory, so on every start).
+pub(crate) fn seed_messaging(sqs: &crate::sqs::Sqs, sns: &crate::sns::Sns, url: &str) {
+    let none = std::collections::BTreeMap::new();
+    let policy = serde_json::json!({
+        "deadLetterTargetArn": crate::sqs::queue_arn(SEED_DLQ),
+        "maxReceiveCount": SEED_MAX_RECEIVES.to_string(),
+    });
+    let main = std::collections::BTreeMap::from([("RedrivePolicy".to_owned(), policy.to_string())]);
+    for (name, attributes) in [(SEED_DLQ, &none), (SEED_QUEUE, &main)] {
+        if let Err(err) = sqs.create_queue(url, name, attributes) {
+            tracing::warn!(queue = name, error = %err.message, "could not create a seeded queue");
+        }
+    }
+    let subscribed = sns
+        .create_topic(SEED_TOPIC)
+        .and_then(|topic| sns.subscribe(&topic, "sqs", &crate::sqs::queue_arn(SEED_QUEUE), false));
+    if let Err(err) = subscribed {
+        tracing::warn!(topic = SEED_TOPIC, error = %err.message, "could not seed the topic");
+    }
+}
+
+/// Wires the seeded bucket's `ObjectCreated` events to the notifier, as in the seed's Figure 1.
+pub(crate) fn seed_notifications(notifications: &crate::notify::Notifications) {
+    use s3s::dto::{LambdaFunctionConfiguration, NotificationConfiguration};
+    let lambda = LambdaFunctionConfiguration {
+        events: vec![s3s::dto::Event::from("s3:ObjectCreated:*".to_owned())],
+        filter: None,
+        id: Some("sos-notifier".to_owned()),
+        lambda_function_arn: crate::notify::NOTIFIER_ARN.to_owned(),
+    };
+    notifications.set(
+        SEED_BUCKET,
+        NotificationConfiguration { lambda_function_configurations: Some(vec![lambda]), ..Default::default() },
+    );
+}
+
 /// Marks a data directory as seeded, so a user who deletes a sample object does not get it back
 /// on the next start.
 const SEEDED_MARKER: &str = ".sandbox.seeded";

@@ -12,8 +12,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::identity::{self, Caller, Denied, Identities, MFA_SERIAL, ROLE_ARN};
 use crate::mfa::MfaDevice;
 
-const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-
 /// Session lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
@@ -21,64 +19,36 @@ pub struct Lifetimes {
     pub min: u64,
 }
 
-/// An STS answer: HTTP status and XML body.
-#[derive(Debug)]
-pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// XML.
-    pub body: String,
+pub use crate::query::Reply;
+use crate::query::{QueryError, xml_escape};
+
+/// An STS error.
+pub type StsError = QueryError;
+
+fn validation(message: impl Into<String>) -> StsError {
+    QueryError::new("ValidationError", 400, message)
 }
 
-/// An STS error: its code, HTTP status and message.
-#[derive(Debug)]
-pub struct StsError {
-    code: &'static str,
-    status: u16,
-    message: String,
+fn denied(message: impl Into<String>) -> StsError {
+    QueryError::new("AccessDenied", 403, message)
 }
 
-impl StsError {
-    fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
-        Self { code, status, message: message.into() }
-    }
-
-    fn validation(message: impl Into<String>) -> Self {
-        Self::new("ValidationError", 400, message)
-    }
-
-    fn denied(message: impl Into<String>) -> Self {
-        Self::new("AccessDenied", 403, message)
-    }
-
-    /// The XML error document AWS query services send.
-    pub fn into_reply(self) -> Reply {
-        let kind = if self.status >= 500 { "Receiver" } else { "Sender" };
-        Reply {
-            status: self.status,
-            body: format!(
-                "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message>\
-                 </Error><RequestId>{}</RequestId></ErrorResponse>",
-                self.code,
-                xml_escape(&self.message),
-                request_id()
-            ),
-        }
-    }
-}
-
-impl From<Denied> for StsError {
+impl From<Denied> for QueryError {
     fn from(denied: Denied) -> Self {
         let message = denied.to_string();
-        match denied {
-            Denied::UnknownKey | Denied::BadToken => Self::new("InvalidClientTokenId", 403, message),
-            Denied::Expired => Self::new("ExpiredToken", 403, message),
-            Denied::BadSignature => Self::new("SignatureDoesNotMatch", 403, message),
-            Denied::Unsigned(_) => Self::new("MissingAuthenticationToken", 403, message),
-            Denied::MfaRequired(_) | Denied::AccessDenied(_) => Self::denied(message),
-        }
+        let code = match denied {
+            Denied::UnknownKey | Denied::BadToken => "InvalidClientTokenId",
+            Denied::Expired => "ExpiredToken",
+            Denied::BadSignature => "SignatureDoesNotMatch",
+            Denied::Unsigned(_) => "MissingAuthenticationToken",
+            Denied::MfaRequired(_) | Denied::AccessDenied(_) => "AccessDenied",
+        };
+        Self::new(code, 403, message)
     }
 }
+
+/// STS's XML namespace.
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// Handles one STS call by an authenticated `caller`, with the form parameters of the request.
 pub fn handle(
@@ -98,7 +68,7 @@ pub fn handle(
             Err(StsError::new("InvalidAction", 400, format!("Could not find operation {other} for version 2011-06-15")))
         }
     };
-    result.unwrap_or_else(StsError::into_reply)
+    result.unwrap_or_else(|err| err.into_reply(NAMESPACE))
 }
 
 fn get_session_token(
@@ -109,12 +79,12 @@ fn get_session_token(
     lifetimes: Lifetimes,
 ) -> Result<Reply, StsError> {
     if !caller.long_term {
-        return Err(StsError::denied("Cannot call GetSessionToken with session credentials"));
+        return Err(denied("Cannot call GetSessionToken with session credentials"));
     }
     let duration = duration(params, lifetimes, 43_200, 129_600)?;
     let mfa_ok = check_mfa(params, mfa)?;
     let session = identities.issue(&caller.arn, &caller.user_id, duration, mfa_ok, caller.mfa_exempt);
-    Ok(ok_reply("GetSessionToken", &credentials_xml(&session)))
+    Ok(crate::query::ok_reply(NAMESPACE, "GetSessionToken", &credentials_xml(&session)))
 }
 
 fn assume_role(
@@ -124,16 +94,15 @@ fn assume_role(
     mfa: &MfaDevice,
     lifetimes: Lifetimes,
 ) -> Result<Reply, StsError> {
-    let role_arn = params.get("RoleArn").ok_or_else(|| StsError::validation("RoleArn is required"))?;
-    let session_name =
-        params.get("RoleSessionName").ok_or_else(|| StsError::validation("RoleSessionName is required"))?;
+    let role_arn = params.get("RoleArn").ok_or_else(|| validation("RoleArn is required"))?;
+    let session_name = params.get("RoleSessionName").ok_or_else(|| validation("RoleSessionName is required"))?;
     let name_ok = (2..=64).contains(&session_name.len())
         && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c));
     if !name_ok {
-        return Err(StsError::validation("RoleSessionName must be 2–64 characters of [\\w+=,.@-]"));
+        return Err(validation("RoleSessionName must be 2–64 characters of [\\w+=,.@-]"));
     }
     if role_arn != ROLE_ARN {
-        return Err(StsError::denied(format!(
+        return Err(denied(format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             caller.arn
         )));
@@ -141,7 +110,7 @@ fn assume_role(
     let duration = duration(params, lifetimes, 3_600, 3_600)?;
     let mfa_ok = check_mfa(params, mfa)? || caller.mfa_authenticated;
     if !mfa_ok {
-        return Err(StsError::denied(format!(
+        return Err(denied(format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}: \
              the role's trust policy requires MFA (pass SerialNumber and TokenCode)",
             caller.arn
@@ -156,11 +125,12 @@ fn assume_role(
         xml_escape(&role_id),
         xml_escape(&arn)
     );
-    Ok(ok_reply("AssumeRole", &result))
+    Ok(crate::query::ok_reply(NAMESPACE, "AssumeRole", &result))
 }
 
 fn get_caller_identity(caller: &Caller) -> Reply {
-    ok_reply(
+    crate::query::ok_reply(
+        NAMESPACE,
         "GetCallerIdentity",
         &format!(
             "<UserId>{}</UserId><Account>{}</Account><Arn>{}</Arn>",
@@ -181,9 +151,9 @@ fn duration(
     let Some(text) = params.get("DurationSeconds") else {
         return Ok(Duration::from_secs(default));
     };
-    let secs: u64 = text.parse().map_err(|_| StsError::validation("DurationSeconds must be a number"))?;
+    let secs: u64 = text.parse().map_err(|_| validation("DurationSeconds must be a number"))?;
     if secs < lifetimes.min.min(900) || secs > max {
-        return Err(StsError::validation(format!(
+        return Err(validation(format!(
             "1 validation error detected: Value '{secs}' at 'durationSeconds' failed to satisfy constraint: \
              Member must have value between {} and {max}",
             lifetimes.min.min(900)
@@ -197,18 +167,16 @@ fn duration(
 fn check_mfa(params: &HashMap<String, String>, mfa: &MfaDevice) -> Result<bool, StsError> {
     match (params.get("SerialNumber"), params.get("TokenCode")) {
         (None, None) => Ok(false),
-        (Some(_), None) | (None, Some(_)) => {
-            Err(StsError::validation("SerialNumber and TokenCode must be given together"))
-        }
+        (Some(_), None) | (None, Some(_)) => Err(validation("SerialNumber and TokenCode must be given together")),
         (Some(serial), Some(code)) => {
             if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(StsError::validation(
+                return Err(validation(
                     "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: \
                      Member must satisfy regular expression pattern: [\\d]*, and have length 6",
                 ));
             }
             if serial != MFA_SERIAL || !mfa.verify(code) {
-                return Err(StsError::denied("MultiFactorAuthentication failed with invalid MFA one time pass code."));
+                return Err(denied("MultiFactorAuthentication failed with invalid MFA one time pass code."));
             }
             Ok(true)
         }
@@ -226,24 +194,6 @@ fn credentials_xml(session: &identity::Session) -> String {
     )
 }
 
-fn ok_reply(action: &str, result: &str) -> Reply {
-    Reply {
-        status: 200,
-        body: format!(
-            "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result>\
-             <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
-            request_id()
-        ),
-    }
-}
-
-fn request_id() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
-    let hex = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
 /// `2026-11-24T21:00:00Z` for Unix seconds.
 pub fn iso8601(unix_secs: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix_secs).unwrap_or(i64::MAX))
@@ -255,9 +205,4 @@ pub fn iso8601(unix_secs: u64) -> String {
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Escapes text for XML content.
-pub fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

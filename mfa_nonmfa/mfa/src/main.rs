@@ -22,7 +22,7 @@
 //! 4. Read a file and parse it as GeoJSON.
 //! 5. Download the file.
 //! 6. Upload a file.
-//! 7. Receive a message from the SQS queue (when one is configured).
+//! 7. Receive a message from the SQS queue (the sandbox's seeded one, or `--queue-url`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -172,19 +172,23 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // 7. Receive a message from the SQS queue with the same session credentials.
     println!("\n7. Receive a message from the queue");
-    let queue_url = opt.queue_url.clone().or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok());
-    match (queue_url, connection.target()) {
-        (_, Target::Sandbox { .. }) => {
-            println!("Skipped: the sandbox does not serve SQS yet (it comes with the publish/subscribe pipeline).");
-        }
-        (None, _) => println!("Skipped: no queue configured (--queue-url, SOS_QUEUE_URL, or sqs_url in .env)."),
-        (Some(queue_url), _) => {
+    let queue_url =
+        opt.queue_url.clone().or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok()).or_else(|| {
+            match connection.target() {
+                // The sandbox seeds the SOS queue.
+                Target::Sandbox { url, .. } => Some(format!("{url}/000000000000/{}", common::DEFAULT_QUEUE)),
+                _ => None,
+            }
+        });
+    match queue_url {
+        None => println!("Skipped: no queue configured (--queue-url, SOS_QUEUE_URL, or sqs_url in .env)."),
+        Some(queue_url) => {
             let sqs = aws_sdk_sqs::Client::new(&config);
             let received = sqs
                 .receive_message()
                 .queue_url(&queue_url)
                 .max_number_of_messages(1)
-                .wait_time_seconds(5)
+                .wait_time_seconds(5) // long polling: wait up to 5 s for a message to arrive
                 .send()
                 .await
                 .with_context(|| format!("receiving from {queue_url}"))?;

@@ -88,10 +88,15 @@ async fn a_piped_code_runs_every_step_caches_0600_and_the_next_run_does_not_ask(
         "5. Download",
         "6. Upload",
         "7. Receive a message from the queue",
-        "Skipped: the sandbox does not serve SQS yet",
     ] {
         assert!(out.contains(section), "missing {section:?}:\n{out}");
     }
+    // Step 6's upload went through S3 → notifier → SNS → SQS: step 7 reads its announcement.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Message ") && l.contains(r#"\"key\":\"uploads/mfa/Optimization_result.geojson\""#)),
+        "step 7 receives the announcement of step 6's upload:\n{out}"
+    );
     assert!(text(&first.stderr).contains(PROMPT), "the first run asks");
     let sample =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Optimization_result.geojson")).expect("sample");

@@ -1,0 +1,223 @@
+//! S3 event notifications: the bucket configurations (`PutBucketNotificationConfiguration`) and
+//! the delivery of `ObjectCreated` events to queues, topics and the Lambda stand-in.
+//!
+//! An event is emitted once the object is durably in place (after s3s-fs's rename), in the JSON
+//! shape S3 sends: `Records[]` with `eventVersion` 2.1, `eventSource` `aws:s3`, `eventName`
+//! without the `s3:` prefix, and the key URL-encoded as S3 encodes it (space as `+`). A Lambda
+//! target runs `notifier`'s handler in-process — the same function the deployed Lambda runs —
+//! with an SNS client pointed at the sandbox itself.
+//!
+//! Configurations live in memory: a restarted sandbox starts from its seed again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use s3s::dto::{NotificationConfiguration, NotificationConfigurationFilter};
+use serde_json::{Value, json};
+
+use crate::sns::Sns;
+use crate::sqs::Sqs;
+use crate::{ACCOUNT_ID, REGION};
+
+/// The ARN of the sandbox's Lambda stand-in, the `notifier` function.
+pub const NOTIFIER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:sos-notifier";
+
+/// An object that was just created.
+#[derive(Debug, Clone)]
+pub struct CreatedObject {
+    /// Bucket.
+    pub bucket: String,
+    /// Key, as stored (not encoded).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`, `ObjectCreated:Copy`.
+    pub event_name: &'static str,
+}
+
+/// Bucket notification configurations and their delivery.
+#[derive(Debug)]
+pub struct Notifications {
+    configs: Mutex<HashMap<String, NotificationConfiguration>>,
+    sqs: Arc<Sqs>,
+    sns: Arc<Sns>,
+    lambda: aws_sdk_sns::Client,
+    lambda_topic: String,
+}
+
+impl Notifications {
+    /// Delivery through `sqs` and `sns`; the Lambda stand-in publishes to `lambda_topic` with an
+    /// SNS client for `base_url` (signed with the MFA-exempt application key, as a Lambda's role
+    /// would be exempt).
+    pub fn new(sqs: Arc<Sqs>, sns: Arc<Sns>, base_url: &str, lambda_topic: String) -> Self {
+        let credentials = aws_credential_types::Credentials::new(
+            crate::identity::APP_ACCESS_KEY_ID,
+            crate::identity::APP_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "sandbox-lambda",
+        );
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new(REGION))
+            .endpoint_url(base_url)
+            .credentials_provider(credentials)
+            .build();
+        Self {
+            configs: Mutex::new(HashMap::new()),
+            sqs,
+            sns,
+            lambda: aws_sdk_sns::Client::from_conf(config),
+            lambda_topic,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NotificationConfiguration>> {
+        self.configs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the configuration of `bucket`.
+    pub fn set(&self, bucket: &str, config: NotificationConfiguration) {
+        self.lock().insert(bucket.to_owned(), config);
+    }
+
+    /// The configuration of `bucket` (empty when none was set).
+    pub fn get(&self, bucket: &str) -> NotificationConfiguration {
+        self.lock().get(bucket).cloned().unwrap_or_default()
+    }
+
+    /// Sends the event for `object` to every matching target. Runs after the write has
+    /// returned; failures are logged, as S3 does not fail a PUT for a notification.
+    pub async fn object_created(&self, object: CreatedObject) {
+        let config = self.get(&object.bucket);
+        let name = format!("s3:{}", object.event_name);
+        let matching = |events: &[s3s::dto::Event], filter: &Option<NotificationConfigurationFilter>| {
+            events.iter().any(|e| event_matches(e.as_ref(), &name)) && filter_matches(filter, &object.key)
+        };
+        let event = event_json(&object);
+        for queue in config.queue_configurations.iter().flatten().filter(|q| matching(&q.events, &q.filter)) {
+            let name = queue.queue_arn.rsplit(':').next().unwrap_or_default();
+            if let Err(err) = self.sqs.send(name, event.to_string(), None, 0) {
+                tracing::warn!(queue = name, error = %err.message, "S3 notification not delivered");
+            }
+        }
+        for topic in config.topic_configurations.iter().flatten().filter(|t| matching(&t.events, &t.filter)) {
+            if let Err(err) =
+                self.sns.publish(&topic.topic_arn, &event.to_string(), Some("Amazon S3 Notification"), &[])
+            {
+                tracing::warn!(topic = topic.topic_arn, error = %err.message, "S3 notification not delivered");
+            }
+        }
+        for lambda in config.lambda_function_configurations.iter().flatten().filter(|l| matching(&l.events, &l.filter))
+        {
+            if lambda.lambda_function_arn != NOTIFIER_ARN {
+                tracing::warn!(function = lambda.lambda_function_arn, "the sandbox runs only the notifier function");
+                continue;
+            }
+            self.invoke_notifier(&event).await;
+        }
+    }
+
+    /// The Lambda stand-in: like Lambda's asynchronous invocation, it retries a failed run twice.
+    async fn invoke_notifier(&self, event: &Value) {
+        let event: aws_lambda_events::event::s3::S3Event = match serde_json::from_value(event.clone()) {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::error!(%err, "the S3 event does not fit aws_lambda_events' S3Event");
+                return;
+            }
+        };
+        for attempt in 1..=3 {
+            match notifier::handle(event.clone(), &self.lambda, &self.lambda_topic).await {
+                Ok(output) => {
+                    tracing::info!(?output, "notifier published");
+                    return;
+                }
+                Err(err) => tracing::warn!(attempt, %err, "notifier failed"),
+            }
+        }
+    }
+}
+
+/// Whether a configured event (`s3:ObjectCreated:*`, `s3:ObjectCreated:Put`) covers `name`.
+fn event_matches(configured: &str, name: &str) -> bool {
+    match configured.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => configured == name,
+    }
+}
+
+fn filter_matches(filter: &Option<NotificationConfigurationFilter>, key: &str) -> bool {
+    let rules = filter.as_ref().and_then(|f| f.key.as_ref()).and_then(|k| k.filter_rules.as_ref());
+    rules.into_iter().flatten().all(|rule| {
+        let value = rule.value.as_deref().unwrap_or_default();
+        match rule.name.as_ref().map(|n| n.as_str().to_ascii_lowercase()) {
+            Some(name) if name == "prefix" => key.starts_with(value),
+            Some(name) if name == "suffix" => key.ends_with(value),
+            _ => true,
+        }
+    })
+}
+
+/// A key as S3 writes it into event notifications: form encoding, space as `+`.
+pub fn encode_key(key: &str) -> String {
+    form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>().replace("%2F", "/")
+}
+
+/// The event S3 sends for `object`.
+pub fn event_json(object: &CreatedObject) -> Value {
+    let now = crate::query::timestamp_ms();
+    json!({
+        "Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": REGION,
+            "eventTime": now,
+            "eventName": object.event_name,
+            "userIdentity": { "principalId": format!("AWS:{ACCOUNT_ID}") },
+            "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+            "responseElements": {
+                "x-amz-request-id": crate::query::request_id().replace('-', "")[..16].to_uppercase(),
+                "x-amz-id-2": "sandbox",
+            },
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "sos-sandbox",
+                "bucket": {
+                    "name": object.bucket,
+                    "ownerIdentity": { "principalId": ACCOUNT_ID },
+                    "arn": format!("arn:aws:s3:::{}", object.bucket),
+                },
+                "object": {
+                    "key": encode_key(&object.key),
+                    "size": object.size,
+                    "eTag": object.etag,
+                    "sequencer": format!("{:016X}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64),
+                },
+            },
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_encoded_as_s3_encodes_them() {
+        assert_eq!(
+            encode_key("Missouri Open Loop sample output/a+b ü.txt"),
+            "Missouri+Open+Loop+sample+output/a%2Bb+%C3%BC.txt"
+        );
+    }
+
+    #[test]
+    fn event_patterns() {
+        assert!(event_matches("s3:ObjectCreated:*", "s3:ObjectCreated:Put"));
+        assert!(event_matches("s3:ObjectCreated:Put", "s3:ObjectCreated:Put"));
+        assert!(!event_matches("s3:ObjectCreated:Copy", "s3:ObjectCreated:Put"));
+        assert!(!event_matches("s3:ObjectRemoved:*", "s3:ObjectCreated:Put"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The sandbox's SNS driven through the AWS SDK for Rust: the envelope SQS subscribers get, and
+//! raw delivery.
+
+use aws_credential_types::Credentials;
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use sandbox::{Sandbox, SandboxOptions};
+
+fn config(sandbox: &Sandbox) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(sandbox::REGION))
+        .endpoint_url(sandbox.url())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "test",
+        )))
+        .build()
+}
+
+async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_sdk_sqs::types::Message {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .wait_time_seconds(5)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive");
+    out.messages().first().cloned().expect("a delivered message")
+}
+
+#[tokio::test]
+async fn a_message_published_to_the_seeded_topic_reaches_the_seeded_queue_in_the_sns_envelope() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config(&sandbox)), aws_sdk_sqs::Client::new(&config(&sandbox)));
+    let topics = sns.list_topics().send().await.expect("list topics");
+    let topic = format!("arn:aws:sns:us-east-1:000000000000:{}", sandbox::SEED_TOPIC);
+    assert!(topics.topics().iter().any(|t| t.topic_arn() == Some(topic.as_str())));
+
+    let published = sns
+        .publish()
+        .topic_arn(&topic)
+        .subject("New SOS data")
+        .message(r#"{"key":"Optimization_result.geojson"}"#)
+        .message_attributes(
+            "key",
+            MessageAttributeValue::builder().data_type("String").string_value("k").build().expect("attr"),
+        )
+        .send()
+        .await
+        .expect("publish");
+    let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("queue");
+    let message = receive_one(&sqs, url.queue_url().expect("url")).await;
+    let envelope: serde_json::Value = serde_json::from_str(message.body().expect("body")).expect("JSON envelope");
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["MessageId"], published.message_id().expect("id"));
+    assert_eq!(envelope["TopicArn"], topic);
+    assert_eq!(envelope["Subject"], "New SOS data");
+    assert_eq!(envelope["Message"], r#"{"key":"Optimization_result.geojson"}"#);
+    assert_eq!(envelope["MessageAttributes"]["key"]["Value"], "k");
+    for field in ["Timestamp", "SignatureVersion", "Signature", "SigningCertURL", "UnsubscribeURL"] {
+        assert!(envelope[field].is_string(), "{field} in {envelope}");
+    }
+}
+
+#[tokio::test]
+async fn raw_delivery_sends_the_bare_message_with_its_attributes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config(&sandbox)), aws_sdk_sqs::Client::new(&config(&sandbox)));
+    let topic = sns.create_topic().name("raw-topic").send().await.expect("topic");
+    let topic = topic.topic_arn().expect("arn");
+    let queue = sqs.create_queue().queue_name("raw-queue").send().await.expect("queue");
+    let queue = queue.queue_url().expect("url");
+    sns.subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:raw-queue")
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    sns.publish()
+        .topic_arn(topic)
+        .message("just the message")
+        .message_attributes(
+            "bucket",
+            MessageAttributeValue::builder().data_type("String").string_value("b").build().expect("attr"),
+        )
+        .send()
+        .await
+        .expect("publish");
+    let message = receive_one(&sqs, queue).await;
+    assert_eq!(message.body(), Some("just the message"));
+    let attrs = message.message_attributes().expect("attributes");
+    assert_eq!(attrs.get("bucket").and_then(|a| a.string_value()), Some("b"));
+}
+
+#[tokio::test]
+async fn publishing_to_a_missing_topic_is_not_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
+    let sns = aws_sdk_sns::Client::new(&config(&sandbox));
+    let err = sns.publish().topic_arn("arn:aws:sns:us-east-1:000000000000:nope").message("x").send().await;
+    let err = err.expect_err("no topic");
+    assert!(err.as_service_error().is_some_and(|e| e.is_not_found_exception()), "{err:?}");
+}

@@ -1,0 +1,8 @@
+//! The pure parts of the SOS subscriber, kept apart from its `main.rs` so they can be tested without AWS.
+//!
+//! - [`message`] turns the body of an SQS message into the objects it announces, whichever way the announcement
+//!   arrived (our notifier's JSON, or S3's own event notification, raw or inside an SNS envelope).
+//! - [`safe_path`] turns an S3 key into a local path that cannot leave the download directory.
+
+pub mod message;
+pub mod safe_path;
