@@ -278,6 +278,43 @@ pub fn describe_validity(credentials: &Credentials) -> String {
     }
 }
 
+/// The SDK configuration of `connection` with MFA session credentials instead of its own: the
+/// `mfa` example's step 1 as one call, for programs where MFA is an option (`--mfa`) rather than
+/// the lesson. Uses and fills the session cache like `mfa` unless `--no-cache`.
+pub async fn mfa_session_config(
+    connection: &crate::Connection,
+    args: &CommonArgs,
+) -> Result<aws_config::SdkConfig, CredentialsError> {
+    let serial = mfa_serial(args, connection.target()).await?;
+    let cache = SessionCache::entry("mfa-session", args.profile.as_deref(), &serial, connection.target());
+    let session = match cache.load().filter(|_| !args.no_cache) {
+        Some(cached) => {
+            eprintln!("Using the cached MFA session ({}).", describe_validity(&cached));
+            cached
+        }
+        None => {
+            let code = read_mfa_code(args.token_code.as_deref()).await?;
+            let output = aws_sdk_sts::Client::new(connection.sdk_config())
+                .get_session_token()
+                .serial_number(&serial)
+                .token_code(code.as_str())
+                .send()
+                .await
+                .map_err(|err| CredentialsError::Sts {
+                    operation: "GetSessionToken",
+                    source: Box::new(aws_sdk_sts::Error::from(err)),
+                })?;
+            let session = from_sts(output.credentials(), "GetSessionToken")?;
+            if !args.no_cache {
+                cache.store(&session)?;
+            }
+            session
+        }
+    };
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(session);
+    Ok(connection.sdk_config().to_builder().credentials_provider(provider).build())
+}
+
 /// A credentials provider for long-running programs that must not re-authenticate: each time
 /// the SDK's identity cache finds its credentials near expiry, this calls STS `GetSessionToken`
 /// (no MFA) with the long-term credentials of `sts`, so a process can run for days.

@@ -1,1 +1,404 @@
-fn main() {}
+//! # subscriber — download every new file the queue announces
+//!
+//! The Rust port of the SOS `send_receive/subscriber.py`, built to run for days: it long-polls
+//! the SQS queue that S3 → Lambda → SNS fills, downloads each announced object into a directory,
+//! and deletes a message only once its file is safely on disk.
+//!
+//! ```text
+//! cargo run -p sandbox                                   # terminal 1 (or real AWS)
+//! cargo run -p subscriber -- --download-dir downloads    # terminal 2
+//! cargo run -p uploader                                  # terminal 3: the file appears in downloads/
+//! ```
+//!
+//! Where the seed's script fell short, this one: waits (its `main()` returned at once), long-polls
+//! for up to 10 messages (it asked for one a second), survives a malformed message (leaves it for
+//! the queue to retry and, after 5 receives, to move to the dead-letter queue), and never writes
+//! outside the download directory, whatever a key says.
+//!
+//! 1. Connect to SQS and S3 (`--mfa` for an MFA session).
+//! 2. Receive messages: long polling, 20 s, up to 10 at a time.
+//! 3. For each message, with at most `--concurrency` at once: parse it (SNS envelope or raw; our
+//!    format or S3's own event), map the key to a safe path, skip a file already there (same size
+//!    and ETag), else download it (temp file, fsync, rename), print a one-line summary.
+//! 4. Delete the message once every file it announces is on disk; on failure leave it.
+//!
+//! Ctrl-C or SIGTERM stops receiving, lets the downloads in flight finish, and exits 0.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use common::{CommonArgs, Connection, Target, TransferOptions};
+use serde::{Deserialize, Serialize};
+use subscriber::message::{self, Announcement};
+use subscriber::safe_path;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Download each new SOS data file announced on the SQS queue.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Opt {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// The queue URL [default: the seed's `.env` key `sqs_url`; on a sandbox, its seeded queue].
+    #[arg(long, env = "SOS_QUEUE_URL", value_name = "URL")]
+    queue_url: Option<String>,
+
+    /// Where files are written; keys become relative paths below it.
+    #[arg(long, env = "SOS_DOWNLOAD_DIR", default_value = ".", value_name = "DIR")]
+    download_dir: PathBuf,
+
+    /// Messages handled at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: u32,
+
+    /// Exit after this many files are on disk.
+    #[arg(long, value_name = "N")]
+    max_messages: Option<usize>,
+
+    /// Exit after this many seconds with nothing to do.
+    #[arg(long, value_name = "SECS")]
+    idle_exit: Option<u64>,
+
+    /// Seconds before a message that failed is offered again (the queue moves it to its
+    /// dead-letter queue after its maxReceiveCount).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    retry_delay: i32,
+
+    /// Visibility timeout asked for received messages; a long download extends it.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    visibility_timeout: i32,
+
+    /// Authenticate with an MFA session first.
+    #[arg(long)]
+    mfa: bool,
+}
+
+/// What is recorded beside a downloaded file, to recognise the same object later.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Recorded {
+    size: u64,
+    etag: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    common::load_dotenv();
+    let opt = Opt::parse();
+    common::init_tracing(opt.common.verbose);
+    common::error::exit_code(run(opt).await)
+}
+
+/// The clients and settings every message task shares.
+struct Context {
+    sqs: aws_sdk_sqs::Client,
+    s3: aws_sdk_s3::Client,
+    queue_url: String,
+    default_bucket: String,
+    download_dir: PathBuf,
+    retry_delay: i32,
+    visibility_timeout: i32,
+    files: AtomicUsize,
+    max_files: Option<usize>,
+    /// Set by Ctrl-C/SIGTERM, or when --max-messages files are on disk.
+    stop: watch::Sender<bool>,
+}
+
+impl Context {
+    /// Counts a file on disk; reaching --max-messages stops the receiving.
+    fn file_done(&self) {
+        let files = self.files.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.max_files.is_some_and(|max| files >= max) {
+            let _ = self.stop.send(true);
+        }
+    }
+}
+
+async fn run(opt: Opt) -> anyhow::Result<()> {
+    // 1. Connect.
+    let connection = Connection::open(&opt.common).await?;
+    println!("{}", connection.announcement());
+    let config = if opt.mfa {
+        common::credentials::mfa_session_config(&connection, &opt.common).await?
+    } else {
+        connection.sdk_config().clone()
+    };
+    let queue_url = match opt
+        .queue_url
+        .clone()
+        .or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok().filter(|u| !u.is_empty()))
+    {
+        Some(url) => url,
+        None => match connection.target() {
+            Target::Sandbox { url, .. } => format!("{url}/000000000000/{}", common::DEFAULT_QUEUE),
+            _ => bail!("no queue: pass --queue-url, set SOS_QUEUE_URL, or put sqs_url in .env"),
+        },
+    };
+    tokio::fs::create_dir_all(&opt.download_dir)
+        .await
+        .with_context(|| format!("creating {}", opt.download_dir.display()))?;
+    let download_dir = tokio::fs::canonicalize(&opt.download_dir)
+        .await
+        .with_context(|| format!("resolving {}", opt.download_dir.display()))?;
+    let ctx = Arc::new(Context {
+        sqs: aws_sdk_sqs::Client::new(&config),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
+        ),
+        queue_url,
+        default_bucket: opt.common.bucket(),
+        download_dir,
+        retry_delay: opt.retry_delay.max(0),
+        visibility_timeout: opt.visibility_timeout.max(1),
+        files: AtomicUsize::new(0),
+        max_files: opt.max_messages,
+        stop: watch::channel(false).0,
+    });
+    println!("Listening on {} → {}", ctx.queue_url, ctx.download_dir.display());
+
+    let mut stop = ctx.stop.subscribe();
+    let stop_tx = ctx.stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("Stopping: finishing the downloads in flight.");
+        let _ = stop_tx.send(true);
+    });
+
+    let slots = Arc::new(Semaphore::new(opt.concurrency as usize));
+    let mut tasks = JoinSet::new();
+    let mut last_activity = Instant::now();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let idle =
+            opt.idle_exit.is_some_and(|secs| tasks.is_empty() && last_activity.elapsed() >= Duration::from_secs(secs));
+        if *stop.borrow() || idle {
+            break;
+        }
+        // All slots busy: wait for one to free up (or a stop).
+        if slots.available_permits() == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // 2. Receive as many messages as there are free slots (at most 10), waiting up to 20 s
+        //    (less when --idle-exit ends sooner).
+        let free = slots.available_permits().min(10);
+        let wait = match opt.idle_exit {
+            Some(secs) => Duration::from_secs(secs).saturating_sub(last_activity.elapsed()).as_secs().clamp(1, 20),
+            None => 20,
+        };
+        let receive = ctx
+            .sqs
+            .receive_message()
+            .queue_url(&ctx.queue_url)
+            .max_number_of_messages(i32::try_from(free).unwrap_or(10))
+            .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
+            .visibility_timeout(ctx.visibility_timeout)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            .send();
+        let received = tokio::select! {
+            received = receive => received,
+            _ = stop.changed() => break,
+        };
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(err) => {
+                eprintln!("receiving failed: {}; retrying in 5 s", common::error::describe(&err));
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    _ = stop.changed() => break,
+                }
+            }
+        };
+        if !messages.is_empty() {
+            last_activity = Instant::now();
+        }
+        for message in messages {
+            let permit = slots.clone().acquire_owned().await.context("the task pool closed")?;
+            let ctx = ctx.clone();
+            tasks.spawn(async move {
+                handle(&ctx, message).await;
+                drop(permit);
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    println!("Done: {} files on disk.", ctx.files.load(Ordering::SeqCst));
+    Ok(())
+}
+
+/// 3–4. One message: every file it announces onto disk, then delete it; on failure leave it
+/// (made visible again after --retry-delay) with one log line.
+async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
+    let id = message.message_id().unwrap_or("?").to_owned();
+    let Some(handle) = message.receipt_handle().map(str::to_owned) else { return };
+    let received_count = message
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .cloned()
+        .unwrap_or_else(|| "?".into());
+    let result = async {
+        let announcements = message::parse(message.body().unwrap_or_default())?;
+        // Keep the message invisible while long downloads run.
+        let heartbeat = tokio::spawn(extend_visibility(
+            ctx.sqs.clone(),
+            ctx.queue_url.clone(),
+            handle.clone(),
+            ctx.visibility_timeout,
+        ));
+        let mut outcome = Ok(());
+        for announcement in &announcements {
+            if let Err(err) = fetch(ctx, announcement).await {
+                outcome = Err(err);
+                break;
+            }
+        }
+        heartbeat.abort();
+        outcome
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            if let Err(err) = ctx.sqs.delete_message().queue_url(&ctx.queue_url).receipt_handle(&handle).send().await {
+                eprintln!(
+                    "message {id}: files are on disk but the message could not be deleted: {}",
+                    common::error::describe(&err)
+                );
+            }
+        }
+        Err(err) => {
+            eprintln!(
+                "message {id} (receive {received_count}) left for retry: {}",
+                common::error::describe(err.as_ref())
+            );
+            let _ = ctx
+                .sqs
+                .change_message_visibility()
+                .queue_url(&ctx.queue_url)
+                .receipt_handle(&handle)
+                .visibility_timeout(ctx.retry_delay)
+                .send()
+                .await;
+        }
+    }
+}
+
+/// Renews the visibility of a message every half timeout until aborted.
+async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handle: String, timeout: i32) {
+    let period = Duration::from_secs(u64::try_from(timeout / 2).unwrap_or(1).max(1));
+    loop {
+        tokio::time::sleep(period).await;
+        let renewed = sqs
+            .change_message_visibility()
+            .queue_url(&queue_url)
+            .receipt_handle(&handle)
+            .visibility_timeout(timeout)
+            .send()
+            .await;
+        if let Err(err) = renewed {
+            tracing::warn!(error = %common::error::describe(&err), "could not extend the message's visibility");
+        }
+    }
+}
+
+/// One announced object onto disk, unless the same object is there already.
+async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()> {
+    let bucket = announcement.bucket.clone().unwrap_or_else(|| ctx.default_bucket.clone());
+    let key = &announcement.key;
+    let path = safe_path::local_path(&ctx.download_dir, key).with_context(|| format!("unsafe key {key:?}"))?;
+    let record_path = record_path(&path);
+
+    let (size, etag) = match (announcement.size, announcement.etag.clone()) {
+        (Some(size), Some(etag)) => (size, etag),
+        _ => {
+            let head = ctx
+                .s3
+                .head_object()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .with_context(|| format!("s3://{bucket}/{key}"))?;
+            (
+                u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
+                head.e_tag().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    let wanted = Recorded { size, etag: etag.trim_matches('"').to_owned() };
+    if let Ok(bytes) = tokio::fs::read(&record_path).await
+        && serde_json::from_slice::<Recorded>(&bytes).ok().as_ref() == Some(&wanted)
+        && tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == size)
+    {
+        println!("{key}: already here ({size} bytes, same ETag); skipped");
+        ctx.file_done();
+        return Ok(());
+    }
+
+    let options = TransferOptions { progress: false, ..TransferOptions::default() };
+    let downloaded = common::download_to_file(&ctx.s3, &bucket, key, &path, &options).await?;
+    let recorded = Recorded {
+        size: downloaded.bytes,
+        etag: downloaded.e_tag.clone().unwrap_or_default().trim_matches('"').to_owned(),
+    };
+    tokio::fs::write(&record_path, serde_json::to_vec(&recorded)?)
+        .await
+        .with_context(|| format!("writing {}", record_path.display()))?;
+    println!("{}", summary(announcement, &downloaded).await);
+    ctx.file_done();
+    Ok(())
+}
+
+/// Where the size and ETag of a downloaded file are kept: a hidden file beside it.
+fn record_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.sos.json"))
+}
+
+/// `key  bytes  content type  [features]  seconds since the event`.
+async fn summary(announcement: &Announcement, downloaded: &common::transfer::DownloadSummary) -> String {
+    let content_type = downloaded.content_type.as_deref().unwrap_or("unknown type");
+    let mut line = format!("{}: {} bytes, {content_type}", announcement.key, downloaded.bytes);
+    let geo =
+        content_type.contains("json") || announcement.key.ends_with(".geojson") || announcement.key.ends_with(".json");
+    if geo
+        && downloaded.bytes <= 64 * 1024 * 1024
+        && let Ok(text) = tokio::fs::read_to_string(&downloaded.path).await
+        && let Ok(geojson) = text.parse::<geojson::GeoJson>()
+    {
+        line.push_str(&format!(", {} GeoJSON features", common::geo::GeoSummary::of(&geojson).features));
+    }
+    if let Some(age) = announcement.event_time.as_deref().and_then(seconds_since) {
+        line.push_str(&format!(", {age:.2} s after the event"));
+    }
+    line
+}
+
+fn seconds_since(rfc3339: &str) -> Option<f64> {
+    let at = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    let age = chrono::Utc::now().signed_duration_since(at);
+    Some(age.num_milliseconds() as f64 / 1000.0)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,313 @@
+//! The subscriber binary against a sandbox serving the whole pipeline (S3 → notifier → SNS →
+//! SQS): many files of every size, hostile messages, SIGTERM mid-download, and S3 events sent
+//! straight to SNS with no Lambda.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use common::TransferOptions;
+use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, Sandbox, SandboxOptions};
+use tokio::process::{Child, Command};
+
+struct Pipeline {
+    sandbox: Sandbox,
+    _data: tempfile::TempDir,
+    work: tempfile::TempDir,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().expect("data");
+        let options = SandboxOptions { standalone: true, ..SandboxOptions::ephemeral(data.path()) };
+        let sandbox = Sandbox::start(options).await.expect("sandbox");
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(sandbox.url())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
+            .build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sandbox,
+            _data: data,
+            work: tempfile::tempdir().expect("work"),
+        }
+    }
+
+    fn downloads(&self) -> PathBuf {
+        self.work.path().join("downloads")
+    }
+
+    fn subscriber(&self, args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_subscriber"))
+            .args(["--download-dir", "downloads"])
+            .args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("HOME", self.work.path())
+            .env("SOS_SANDBOX_URL", self.sandbox.url())
+            .env("SOS_SANDBOX_DATA_DIR", self.work.path().join("no-embedded-sandbox"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("subscriber starts")
+    }
+
+    async fn queue_url(&self, name: &str) -> String {
+        let url = self.sqs.get_queue_url().queue_name(name).send().await.expect("queue");
+        url.queue_url().expect("url").to_owned()
+    }
+
+    async fn count(&self, queue: &str) -> (u64, u64) {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url(queue).await)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let get = |name| attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    async fn upload(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let file = self.work.path().join("upload.tmp").with_extension(format!("{}", bytes.len()));
+        tokio::fs::write(&file, bytes).await.expect("write source");
+        let options = TransferOptions { progress: false, ..TransferOptions::default() };
+        common::upload_file(&self.s3, bucket, key, &file, &options).await.expect("upload");
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+async fn finish(child: Child, within: Duration) -> (std::process::ExitStatus, String, String) {
+    let output =
+        tokio::time::timeout(within, child.wait_with_output()).await.expect("subscriber ends in time").expect("output");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Waits for `condition`, checking every 50 ms, failing after `within`.
+async fn until(within: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical() {
+    let p = Pipeline::start().await;
+    let child = p.subscriber(&["--max-messages", "20"]);
+    let sizes = [
+        0,
+        1,
+        7,
+        100,
+        1023,
+        1024,
+        4096,
+        65_536,
+        100_000,
+        1 << 20,
+        3 << 20,
+        5 << 20,
+        8 << 20,
+        9 << 20,
+        16 << 20,
+        17 << 20,
+        20 << 20,
+        25 << 20,
+        33 << 20,
+        40 << 20,
+    ];
+    let mut expected = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let key = match i % 4 {
+            0 => format!("runs/file {i}.bin"),
+            1 => format!("runs/a+b/file+{i}.bin"),
+            2 => format!("snow ü {i}.geojson"),
+            _ => format!("plain-{i}.bin"),
+        };
+        let bytes = pattern(*size, u8::try_from(i).expect("small"));
+        p.upload(SEED_BUCKET, &key, &bytes).await;
+        expected.push((key, bytes));
+    }
+    let (status, out, err) = finish(child, Duration::from_secs(300)).await;
+    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    for (key, bytes) in &expected {
+        let local = std::fs::read(p.downloads().join(key)).unwrap_or_else(|e| panic!("{key}: {e}\n{out}\n{err}"));
+        assert!(local == *bytes, "{key} differs from its source");
+    }
+    assert!(out.contains("Done: 20 files on disk."), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_go_to_the_dlq_write_nothing_outside_and_a_good_file_still_arrives() {
+    let p = Pipeline::start().await;
+    let queue = p.queue_url(SEED_QUEUE).await;
+    let hostile = [
+        "this is not JSON",
+        r#"{"bucket":"snow-observing-systems","note":"no key"}"#,
+        r#"{"key":"../escape.txt"}"#,
+        r#"{"key":"/etc/passwd"}"#,
+        "{\"key\":\"nul\\u0000byte.txt\"}",
+        r#"{"key":"missing/object.txt","bucket":"snow-observing-systems"}"#,
+    ];
+    for body in hostile {
+        p.sqs.send_message().queue_url(&queue).message_body(body).send().await.expect("send");
+    }
+    let child = p.subscriber(&["--retry-delay", "0", "--max-messages", "1"]);
+    // Each hostile message is received up to 5 times, then the queue moves it to the DLQ.
+    until(Duration::from_secs(60), "6 messages in the DLQ", async || p.count(SEED_DLQ).await.0 == 6).await;
+    p.upload(SEED_BUCKET, "after/good.geojson", br#"{"type":"FeatureCollection","features":[]}"#).await;
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "the subscriber kept serving and exits 0:\n{out}\n{err}");
+    assert_eq!(
+        std::fs::read(p.downloads().join("after/good.geojson")).expect("the good file"),
+        br#"{"type":"FeatureCollection","features":[]}"#
+    );
+    assert!(!p.work.path().join("escape.txt").exists());
+    let mut written: Vec<PathBuf> = Vec::new();
+    collect_files(p.work.path(), &mut written);
+    for file in &written {
+        assert!(file.starts_with(p.downloads()), "written outside the download directory: {}", file.display());
+    }
+    assert!(err.lines().filter(|l| l.contains("left for retry")).count() >= 6, "one line per failure:\n{err}");
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("list").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if !path.starts_with(dir.join("upload.tmp")) && !path.to_string_lossy().contains("upload.") {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_download_exits_0_and_loses_no_message() {
+    let p = Pipeline::start().await;
+    let child = p.subscriber(&["--concurrency", "2"]);
+    let total = 6;
+    for i in 0..total {
+        p.upload(SEED_BUCKET, &format!("big/{i}.bin"), &pattern(30 << 20, i)).await;
+    }
+    // SIGTERM once a download is under way (its temp file exists).
+    let downloads = p.downloads();
+    until(Duration::from_secs(60), "a download in progress", async || {
+        let mut files = Vec::new();
+        if downloads.exists() {
+            collect_files(&downloads, &mut files);
+        }
+        files.iter().any(|f| f.extension().is_some_and(|e| e == "part"))
+    })
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    assert!(killed.success());
+    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
+    assert!(status.success(), "exit 0 after SIGTERM: {status}\n{out}\n{err}");
+
+    let downloaded = (0..total).filter(|i| p.downloads().join(format!("big/{i}.bin")).exists()).count();
+    for i in 0..total {
+        let path = p.downloads().join(format!("big/{i}.bin"));
+        if path.exists() {
+            assert!(std::fs::read(&path).expect("read") == pattern(30 << 20, i), "{i} is complete");
+        }
+    }
+    let (visible, in_flight) = p.count(SEED_QUEUE).await;
+    assert_eq!(
+        downloaded as u64 + visible + in_flight,
+        u64::from(total),
+        "every upload is either on disk or still in the queue\n{out}\n{err}"
+    );
+    assert!(downloaded >= 1, "the download in flight was finished:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_events_sent_straight_to_sns_without_a_lambda_still_download() {
+    let p = Pipeline::start().await;
+    p.s3.create_bucket().bucket("direct").send().await.expect("bucket");
+    let queue = p.sqs.create_queue().queue_name("direct-updates").send().await.expect("queue");
+    let queue = queue.queue_url().expect("url").to_owned();
+    let topic = p.sns.create_topic().name("direct-topic").send().await.expect("topic");
+    let topic = topic.topic_arn().expect("arn").to_owned();
+    p.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:direct-updates")
+        .send()
+        .await
+        .expect("subscribe");
+    let config = aws_sdk_s3::types::NotificationConfiguration::builder()
+        .topic_configurations(
+            aws_sdk_s3::types::TopicConfiguration::builder()
+                .topic_arn(&topic)
+                .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                .build()
+                .expect("topic config"),
+        )
+        .build();
+    p.s3.put_bucket_notification_configuration()
+        .bucket("direct")
+        .notification_configuration(config)
+        .send()
+        .await
+        .expect("wire");
+
+    let child = p.subscriber(&["--queue-url", &queue, "--bucket", "direct", "--max-messages", "1"]);
+    p.upload("direct", "raw s3/event+key ü.geojson", br#"{"type":"Point","coordinates":[1,2]}"#).await;
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(
+        std::fs::read(p.downloads().join("raw s3/event+key ü.geojson")).expect("downloaded"),
+        br#"{"type":"Point","coordinates":[1,2]}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_object_announced_twice_is_downloaded_once() {
+    let p = Pipeline::start().await;
+    p.upload(SEED_BUCKET, "twice.txt", b"same bytes").await;
+    let child = p.subscriber(&["--max-messages", "1"]);
+    let (status, out, _) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success());
+    assert!(out.contains("twice.txt: 10 bytes"), "{out}");
+    // Announce the same object again (same size and ETag): skipped, message deleted.
+    let queue = p.queue_url(SEED_QUEUE).await;
+    let head = p.s3.head_object().bucket(SEED_BUCKET).key("twice.txt").send().await.expect("head");
+    let body =
+        serde_json::json!({ "bucket": SEED_BUCKET, "key": "twice.txt", "size": 10, "etag": head.e_tag() }).to_string();
+    p.sqs.send_message().queue_url(&queue).message_body(body).send().await.expect("send");
+    let child = p.subscriber(&["--max-messages", "1"]);
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("twice.txt: already here (10 bytes, same ETag); skipped"), "{out}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "the message was deleted");
+}

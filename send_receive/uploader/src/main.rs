@@ -1,0 +1,93 @@
+//! # uploader — put a data file in the bucket
+//!
+//! The Rust port of the SOS `send_receive/uploader.py`: a model run uploads its output, and the
+//! bucket announces it (S3 → Lambda `notifier` → SNS → SQS) to every subscriber.
+//!
+//! ```text
+//! cargo run -p uploader                                  # Optimization_result.geojson
+//! cargo run -p uploader -- results/run-42.geojson --key runs/run-42.geojson
+//! cargo run -p uploader -- --mfa                         # with an MFA session, as the seed did
+//! ```
+//!
+//! Large files go up as a parallel multipart upload with a progress bar on a terminal.
+//!
+//! 1. Connect (and, with `--mfa`, get an MFA session).
+//! 2. Upload the file.
+//! 3. Report when, where, how big and how fast.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use common::{CommonArgs, Connection, TransferOptions};
+
+/// Upload a data file to the SOS bucket; subscribers are told about it.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Opt {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// The file to upload [default: Optimization_result.geojson here, else the repository's sample].
+    file: Option<PathBuf>,
+
+    /// The key to store it under [default: the file's name].
+    #[arg(long, env = "SOS_KEY")]
+    key: Option<String>,
+
+    /// Authenticate with an MFA session first (asks for the code, or reuses a cached session).
+    #[arg(long)]
+    mfa: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    common::load_dotenv();
+    let opt = Opt::parse();
+    common::init_tracing(opt.common.verbose);
+    common::error::exit_code(run(opt).await)
+}
+
+async fn run(opt: Opt) -> anyhow::Result<()> {
+    let bucket = opt.common.bucket();
+    let file = match &opt.file {
+        Some(file) => file.clone(),
+        None => {
+            let here = PathBuf::from(common::DEFAULT_KEY);
+            if here.exists() { here } else { common::sample_data_path(common::DEFAULT_KEY) }
+        }
+    };
+    if !file.is_file() {
+        bail!("{} is not a file; pass the file to upload", file.display());
+    }
+    let key = match &opt.key {
+        Some(key) => key.clone(),
+        None => file.file_name().context("the file has no name; pass --key")?.to_string_lossy().into_owned(),
+    };
+
+    // 1. Connect; with --mfa, the clients use an MFA session (the seed's uploader always did).
+    let connection = Connection::open(&opt.common).await?;
+    println!("{}", connection.announcement());
+    let config = if opt.mfa {
+        common::credentials::mfa_session_config(&connection, &opt.common).await?
+    } else {
+        connection.sdk_config().clone()
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
+    );
+
+    // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB.
+    let uploaded = common::upload_file(&s3, &bucket, &key, &file, &TransferOptions::default()).await?;
+
+    // 3. Report, in the seed's words first.
+    println!("Data uploaded successfully at {}!", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"));
+    println!(
+        "s3://{bucket}/{key}: {} bytes in {:.2} s ({:.1} MiB/s)",
+        uploaded.bytes,
+        uploaded.elapsed.as_secs_f64(),
+        uploaded.mib_per_sec()
+    );
+    Ok(())
+}
