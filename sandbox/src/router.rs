@@ -125,7 +125,7 @@ impl Router {
             .chain(form_urlencoded::parse(&body))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        tracing::info!(service, action = params.get("Action").map(String::as_str), caller = %caller.arn, "call");
+        tracing::debug!(service, action = params.get("Action").map(String::as_str), caller = %caller.arn, "call");
         if service == "sns" {
             return xml_reply(self.sns.handle(&params));
         }

@@ -149,3 +149,8 @@ fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
 fn boto3_runs_the_seeds_mfa_flow_against_an_mfa_required_sandbox() {
     run_python_against_sandbox("tests/interop/sts_boto3.py", &["--require-mfa"], &[]);
 }
+
+#[test]
+fn boto3_runs_the_seeds_subscriber_logic_on_the_pipeline() {
+    run_python_against_sandbox("tests/interop/pubsub_boto3.py", &[], &[]);
+}

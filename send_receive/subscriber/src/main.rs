@@ -231,7 +231,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         }
     }
     while tasks.join_next().await.is_some() {}
-    println!("Done: {} files on disk.", ctx.files.load(Ordering::SeqCst));
+    let files = ctx.files.load(Ordering::SeqCst);
+    println!("Done: {files} file{} on disk.", if files == 1 { "" } else { "s" });
     Ok(())
 }
 
