@@ -197,7 +197,9 @@ impl Identities {
             access_key_id: format!("ASIA{}", random_upper(16)),
             secret_access_key: random_token(40),
             session_token: random_token(200),
-            expires_at: now_secs() + duration.as_secs(),
+            // Whole seconds, rounded up, so a session lasts at least `duration` (the clock's
+            // current second has partly gone).
+            expires_at: now_secs() + duration.as_secs() + 1,
             arn: arn.to_owned(),
             user_id: user_id.to_owned(),
             mfa_authenticated: mfa,
