@@ -117,10 +117,62 @@ async fn until(within: Duration, what: &str, mut condition: impl AsyncFnMut() ->
     }
 }
 
+/// A binary of another package of the workspace, built beside this test's own (`cargo test
+/// --workspace`, the README's test command, builds every package's binaries before any test).
+fn workspace_binary(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_subscriber")).parent().expect("target dir").to_path_buf();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
+        path.display()
+    );
+    path
+}
+
+/// The standalone sandbox binary on an ephemeral port, killed on drop.
+struct SandboxProcess(std::process::Child);
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical() {
-    let p = Pipeline::start().await;
-    let child = p.subscriber(&["--max-messages", "20"]);
+async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical_through_the_built_binaries() {
+    let work = tempfile::tempdir().expect("work");
+    let data = work.path().join("sandbox-data");
+    let _sandbox = SandboxProcess(
+        std::process::Command::new(workspace_binary("sandbox"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sandbox starts"),
+    );
+    let url_file = data.join(".sandbox.url");
+    until(Duration::from_secs(30), "the sandbox's URL file", async || url_file.exists()).await;
+    let url = std::fs::read_to_string(&url_file).expect("url").trim().to_owned();
+    let env = |cmd: &mut Command| {
+        cmd.current_dir(work.path())
+            .env_clear()
+            .env("HOME", work.path())
+            .env("SOS_SANDBOX_URL", &url)
+            .env("SOS_SANDBOX_DATA_DIR", work.path().join("no-embedded-sandbox"));
+    };
+    let mut subscriber = Command::new(env!("CARGO_BIN_EXE_subscriber"));
+    env(&mut subscriber);
+    let child = subscriber
+        .args(["--download-dir", "downloads", "--max-messages", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("subscriber starts");
+
     let sizes = [
         0,
         1,
@@ -152,16 +204,31 @@ async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical() {
             _ => format!("plain-{i}.bin"),
         };
         let bytes = pattern(*size, u8::try_from(i).expect("small"));
-        p.upload(SEED_BUCKET, &key, &bytes).await;
+        let source = work.path().join(format!("source-{i}"));
+        std::fs::write(&source, &bytes).expect("write source");
+        let mut uploader = Command::new(workspace_binary("uploader"));
+        env(&mut uploader);
+        let out = uploader.arg(&source).args(["--key", &key]).output().await.expect("uploader runs");
+        assert!(out.status.success(), "uploader failed for {key}: {}", String::from_utf8_lossy(&out.stderr));
         expected.push((key, bytes));
     }
     let (status, out, err) = finish(child, Duration::from_secs(300)).await;
     assert!(status.success(), "exit {status}\n{out}\n{err}");
     for (key, bytes) in &expected {
-        let local = std::fs::read(p.downloads().join(key)).unwrap_or_else(|e| panic!("{key}: {e}\n{out}\n{err}"));
+        let local = std::fs::read(work.path().join("downloads").join(key))
+            .unwrap_or_else(|e| panic!("{key}: {e}\n{out}\n{err}"));
         assert!(local == *bytes, "{key} differs from its source");
     }
     assert!(out.contains("Done: 20 files on disk."), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_exit_ends_a_quiet_subscriber_with_exit_0() {
+    let p = Pipeline::start().await;
+    let child = p.subscriber(&["--idle-exit", "1"]);
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("Done: 0 files on disk."), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
