@@ -184,8 +184,13 @@ impl Connection {
 
     /// An S3 client for this target, path-style when the endpoint is custom.
     pub fn s3_client(&self) -> aws_sdk_s3::Client {
-        let config =
-            aws_sdk_s3::config::Builder::from(&self.sdk_config).force_path_style(self.uses_custom_endpoint()).build();
+        self.s3_client_with(&self.sdk_config)
+    }
+
+    /// An S3 client from `config` (for example this connection's configuration with other
+    /// credentials), path-style when the endpoint is custom.
+    pub fn s3_client_with(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(config).force_path_style(self.uses_custom_endpoint()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 

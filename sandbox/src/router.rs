@@ -154,14 +154,8 @@ impl Router {
         })
         .and_then(|caller| self.identities.authorize(&caller, "sqs"));
         if let Err(denied) = authorized {
-            let code = match denied {
-                Denied::UnknownKey | Denied::BadToken => "InvalidClientTokenId",
-                Denied::Expired => "ExpiredToken",
-                Denied::BadSignature => "SignatureDoesNotMatch",
-                Denied::Unsigned(_) => "MissingAuthenticationToken",
-                Denied::MfaRequired(_) | Denied::AccessDenied(_) => "AccessDenied",
-            };
-            return sqs_error(&sqs::SqsError::auth(code, denied.to_string()));
+            let refused = crate::query::QueryError::from(denied);
+            return sqs_error(&sqs::SqsError::auth(refused.code, refused.message));
         }
         let params: serde_json::Value = if body.is_empty() {
             serde_json::json!({})

@@ -106,9 +106,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     };
     let config =
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
-    );
+    let s3 = connection.s3_client_with(&config);
 
     // 2. List all buckets.
     println!("\n2. List all buckets");

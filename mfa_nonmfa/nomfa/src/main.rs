@@ -75,9 +75,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let sessions = SessionTokenProvider::new(sts, opt.duration);
     let config =
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(sessions)).build();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
-    );
+    let s3 = connection.s3_client_with(&config);
     println!("S3 client ready; sessions come from STS GetSessionToken (no MFA).");
 
     // 2. List the files under the prefix.

@@ -148,9 +148,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {}", opt.download_dir.display()))?;
     let ctx = Arc::new(Context {
         sqs: aws_sdk_sqs::Client::new(&config),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
-        ),
+        s3: connection.s3_client_with(&config),
         queue_url,
         default_bucket: opt.common.bucket(),
         download_dir,

@@ -74,9 +74,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     } else {
         connection.sdk_config().clone()
     };
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(connection.uses_custom_endpoint()).build(),
-    );
+    let s3 = connection.s3_client_with(&config);
 
     // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB.
     let uploaded = common::upload_file(&s3, &bucket, &key, &file, &TransferOptions::default()).await?;
