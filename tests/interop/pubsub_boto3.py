@@ -12,9 +12,10 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 
 import boto3
+
+import checks
 from boto3.s3.transfer import TransferConfig
 
 URL = sys.argv[1]
@@ -54,22 +55,5 @@ def test_seed_subscriber_reads_the_key_our_pipeline_produces():
             assert f.read() == data
 
 
-def main():
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - any exception is a failed check
-            failed += 1
-            print(f"FAIL {name}")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print(f"ok   {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run(globals()))

@@ -13,9 +13,10 @@ import hmac
 import struct
 import sys
 import time
-import traceback
 
 import boto3
+
+import checks
 from botocore.exceptions import ClientError
 
 URL = sys.argv[1]
@@ -73,22 +74,5 @@ def test_wrong_code_is_access_denied():
     assert code == "AccessDenied", code
 
 
-def main():
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - any exception is a failed check
-            failed += 1
-            print(f"FAIL {name}")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print(f"ok   {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run(globals()))
