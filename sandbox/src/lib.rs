@@ -44,7 +44,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use seed::{SEED_BUCKET, SEED_DLQ, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC};
+pub use seed::{
+    SEED_BUCKET, SEED_DLQ, SEED_DLQ_RETENTION_SECONDS, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC,
+};
 
 /// Access key id every sandbox accepts (the LocalStack convention).
 pub const ACCESS_KEY_ID: &str = "test";

@@ -78,6 +78,50 @@ impl Notifications {
         self.configs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Checks `config` as S3 does before storing it: every destination must exist (the sandbox
+    /// runs only the notifier function), and no two configurations may share an event type for
+    /// keys both could match. Returns S3's message on failure.
+    pub fn validate(&self, config: &NotificationConfiguration) -> Result<(), String> {
+        let mut destinations = Vec::new();
+        let mut unreachable = Vec::new();
+        for queue in config.queue_configurations.iter().flatten() {
+            destinations.push((&queue.events, &queue.filter));
+            if !self.sqs.has_queue_arn(&queue.queue_arn) {
+                unreachable.push(queue.queue_arn.as_str());
+            }
+        }
+        for topic in config.topic_configurations.iter().flatten() {
+            destinations.push((&topic.events, &topic.filter));
+            if !self.sns.has_topic(&topic.topic_arn) {
+                unreachable.push(topic.topic_arn.as_str());
+            }
+        }
+        for lambda in config.lambda_function_configurations.iter().flatten() {
+            destinations.push((&lambda.events, &lambda.filter));
+            if lambda.lambda_function_arn != NOTIFIER_ARN {
+                unreachable.push(lambda.lambda_function_arn.as_str());
+            }
+        }
+        if !unreachable.is_empty() {
+            return Err(format!(
+                "Unable to validate the following destination configurations: {} (the sandbox's only function is \
+                 {NOTIFIER_ARN})",
+                unreachable.join(", ")
+            ));
+        }
+        for (i, (events_a, filter_a)) in destinations.iter().enumerate() {
+            for (events_b, filter_b) in &destinations[i + 1..] {
+                let shared = events_a.iter().any(|a| events_b.iter().any(|b| events_overlap(a.as_ref(), b.as_ref())));
+                if shared && filters_overlap(filter_a, filter_b) {
+                    return Err("Configurations overlap. Configurations on the same bucket cannot share a common \
+                                event type."
+                        .to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces the configuration of `bucket`.
     pub fn set(&self, bucket: &str, config: NotificationConfiguration) {
         self.lock().insert(bucket.to_owned(), config);
@@ -96,17 +140,17 @@ impl Notifications {
         let matching = |events: &[s3s::dto::Event], filter: &Option<NotificationConfigurationFilter>| {
             events.iter().any(|e| event_matches(e.as_ref(), &name)) && filter_matches(filter, &object.key)
         };
-        let event = event_json(&object);
+        // S3 names the configuration in each event; it makes up an id for one that has none.
+        let event = |id: &Option<String>| event_json(&object, id.as_deref().unwrap_or("sandbox-generated"));
         for queue in config.queue_configurations.iter().flatten().filter(|q| matching(&q.events, &q.filter)) {
             let name = queue.queue_arn.rsplit(':').next().unwrap_or_default();
-            if let Err(err) = self.sqs.send(name, event.to_string(), None, 0) {
+            if let Err(err) = self.sqs.send(name, event(&queue.id).to_string(), None, 0) {
                 tracing::warn!(queue = name, error = %err.message, "S3 notification not delivered");
             }
         }
         for topic in config.topic_configurations.iter().flatten().filter(|t| matching(&t.events, &t.filter)) {
-            if let Err(err) =
-                self.sns.publish(&topic.topic_arn, &event.to_string(), Some("Amazon S3 Notification"), &[])
-            {
+            let message = event(&topic.id).to_string();
+            if let Err(err) = self.sns.publish(&topic.topic_arn, &message, Some("Amazon S3 Notification"), &[]) {
                 tracing::warn!(topic = topic.topic_arn, error = %err.message, "S3 notification not delivered");
             }
         }
@@ -116,7 +160,7 @@ impl Notifications {
                 tracing::warn!(function = lambda.lambda_function_arn, "the sandbox runs only the notifier function");
                 continue;
             }
-            self.invoke_notifier(&event).await;
+            self.invoke_notifier(&event(&lambda.id)).await;
         }
     }
 
@@ -149,6 +193,34 @@ fn event_matches(configured: &str, name: &str) -> bool {
     }
 }
 
+/// Whether two configured events (`s3:ObjectCreated:*`, `s3:ObjectCreated:Put`) cover a common event.
+fn events_overlap(a: &str, b: &str) -> bool {
+    let stem = |e: &str| e.strip_suffix('*').map(str::to_owned);
+    match (stem(a), stem(b)) {
+        (Some(a), Some(b)) => a.starts_with(&b) || b.starts_with(&a),
+        (Some(prefix), None) => b.starts_with(&prefix),
+        (None, Some(prefix)) => a.starts_with(&prefix),
+        (None, None) => a == b,
+    }
+}
+
+/// Whether some key could pass both filters: S3's overlap rule for prefix and suffix filters.
+fn filters_overlap(a: &Option<NotificationConfigurationFilter>, b: &Option<NotificationConfigurationFilter>) -> bool {
+    let rule = |filter: &Option<NotificationConfigurationFilter>, wanted: &str| {
+        let rules = filter.as_ref().and_then(|f| f.key.as_ref()).and_then(|k| k.filter_rules.as_ref());
+        rules
+            .into_iter()
+            .flatten()
+            .find(|r| r.name.as_ref().is_some_and(|n| n.as_str().eq_ignore_ascii_case(wanted)))
+            .and_then(|r| r.value.clone())
+            .unwrap_or_default()
+    };
+    let (prefix_a, prefix_b) = (rule(a, "prefix"), rule(b, "prefix"));
+    let (suffix_a, suffix_b) = (rule(a, "suffix"), rule(b, "suffix"));
+    (prefix_a.starts_with(&prefix_b) || prefix_b.starts_with(&prefix_a))
+        && (suffix_a.ends_with(&suffix_b) || suffix_b.ends_with(&suffix_a))
+}
+
 fn filter_matches(filter: &Option<NotificationConfigurationFilter>, key: &str) -> bool {
     let rules = filter.as_ref().and_then(|f| f.key.as_ref()).and_then(|k| k.filter_rules.as_ref());
     rules.into_iter().flatten().all(|rule| {
@@ -166,8 +238,8 @@ pub fn encode_key(key: &str) -> String {
     form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>().replace("%2F", "/")
 }
 
-/// The event S3 sends for `object`.
-pub fn event_json(object: &CreatedObject) -> Value {
+/// The event S3 sends for `object` to the destination of configuration `configuration_id`.
+pub fn event_json(object: &CreatedObject, configuration_id: &str) -> Value {
     let now = crate::query::timestamp_ms();
     json!({
         "Records": [{
@@ -184,7 +256,7 @@ pub fn event_json(object: &CreatedObject) -> Value {
             },
             "s3": {
                 "s3SchemaVersion": "1.0",
-                "configurationId": "sos-sandbox",
+                "configurationId": configuration_id,
                 "bucket": {
                     "name": object.bucket,
                     "ownerIdentity": { "principalId": ACCOUNT_ID },
@@ -211,6 +283,28 @@ mod tests {
             encode_key("Missouri Open Loop sample output/a+b ü.txt"),
             "Missouri+Open+Loop+sample+output/a%2Bb+%C3%BC.txt"
         );
+    }
+
+    #[test]
+    fn overlapping_events_and_filters() {
+        assert!(events_overlap("s3:ObjectCreated:*", "s3:ObjectCreated:Put"));
+        assert!(events_overlap("s3:ObjectCreated:*", "s3:ObjectCreated:*"));
+        assert!(!events_overlap("s3:ObjectCreated:*", "s3:ObjectRemoved:*"));
+        assert!(!events_overlap("s3:ObjectCreated:Put", "s3:ObjectCreated:Copy"));
+        let filter = |prefix: &str, suffix: &str| {
+            use s3s::dto::{FilterRule, FilterRuleName, S3KeyFilter};
+            let rule = |name: &str, value: &str| FilterRule {
+                name: Some(FilterRuleName::from(name.to_owned())),
+                value: Some(value.to_owned()),
+            };
+            Some(NotificationConfigurationFilter {
+                key: Some(S3KeyFilter { filter_rules: Some(vec![rule("prefix", prefix), rule("suffix", suffix)]) }),
+            })
+        };
+        assert!(filters_overlap(&None, &filter("runs/", ".geojson")));
+        assert!(filters_overlap(&filter("runs/", ""), &filter("runs/2024/", ".csv")));
+        assert!(!filters_overlap(&filter("runs/", ""), &filter("data/", "")));
+        assert!(!filters_overlap(&filter("", ".csv"), &filter("", ".geojson")));
     }
 
     #[test]

@@ -112,6 +112,9 @@ impl S3 for SandboxS3 {
         if !self.root.join(&input.bucket).is_dir() {
             return Err(s3s::s3_error!(NoSuchBucket));
         }
+        if let Err(message) = self.notifications.validate(&input.notification_configuration) {
+            return Err(s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidArgument, message));
+        }
         self.notifications.set(&input.bucket, input.notification_configuration);
         Ok(S3Response::new(PutBucketNotificationConfigurationOutput::default()))
     }

@@ -35,16 +35,22 @@ pub const SEED_QUEUE: &str = "SnowObservingSystemsDataUpdates";
 pub const SEED_DLQ: &str = "SnowObservingSystemsDataUpdates-dlq";
 /// Receives after which a message of [`SEED_QUEUE`] moves to [`SEED_DLQ`].
 pub const SEED_MAX_RECEIVES: u32 = 5;
+/// How long [`SEED_DLQ`] keeps a message: 14 days, SQS's maximum (as `setup` and the deploy
+/// template make it).
+pub const SEED_DLQ_RETENTION_SECONDS: u32 = 1_209_600;
 
 /// Creates the seeded topic, queues and subscription (they live in memory, so on every start).
 pub(crate) fn seed_messaging(sqs: &crate::sqs::Sqs, sns: &crate::sns::Sns, url: &str) {
-    let none = std::collections::BTreeMap::new();
+    let dlq = std::collections::BTreeMap::from([(
+        "MessageRetentionPeriod".to_owned(),
+        SEED_DLQ_RETENTION_SECONDS.to_string(),
+    )]);
     let policy = serde_json::json!({
         "deadLetterTargetArn": crate::sqs::queue_arn(SEED_DLQ),
         "maxReceiveCount": SEED_MAX_RECEIVES.to_string(),
     });
     let main = std::collections::BTreeMap::from([("RedrivePolicy".to_owned(), policy.to_string())]);
-    for (name, attributes) in [(SEED_DLQ, &none), (SEED_QUEUE, &main)] {
+    for (name, attributes) in [(SEED_DLQ, &dlq), (SEED_QUEUE, &main)] {
         if let Err(err) = sqs.create_queue(url, name, attributes) {
             tracing::warn!(queue = name, error = %err.message, "could not create a seeded queue");
         }

@@ -31,6 +31,8 @@ struct Subscription {
 #[derive(Debug)]
 pub struct Sns {
     topics: Mutex<BTreeMap<String, Vec<Subscription>>>,
+    /// The attributes set on each topic (`Policy`, `DisplayName`, …), by topic ARN.
+    attributes: Mutex<HashMap<String, BTreeMap<String, String>>>,
     sqs: Arc<Sqs>,
     base_url: String,
 }
@@ -55,23 +57,69 @@ fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str,
 impl Sns {
     /// An SNS that delivers to `sqs`; `base_url` is the sandbox's URL (for envelope links).
     pub fn new(sqs: Arc<Sqs>, base_url: &str) -> Self {
-        Self { topics: Mutex::new(BTreeMap::new()), sqs, base_url: base_url.trim_end_matches('/').to_owned() }
+        Self {
+            topics: Mutex::new(BTreeMap::new()),
+            attributes: Mutex::new(HashMap::new()),
+            sqs,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Subscription>>> {
         self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_attributes(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, String>>> {
+        self.attributes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Creates topic `name` (idempotently) and returns its ARN.
     pub fn create_topic(&self, name: &str) -> Result<String, QueryError> {
+        self.create_topic_with(name, &BTreeMap::new())
+    }
+
+    /// Creates topic `name` with `attributes`, or finds it when it exists with the same values (SNS
+    /// refuses other values); returns its ARN.
+    pub fn create_topic_with(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<String, QueryError> {
         let valid =
             (1..=256).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
         if !valid {
             return Err(invalid("Topic Name"));
         }
         let arn = topic_arn(name);
-        self.lock().entry(arn.clone()).or_default();
+        let mut topics = self.lock();
+        let mut all = self.lock_attributes();
+        if topics.contains_key(&arn) {
+            let have = all.get(&arn);
+            if attributes.iter().any(|(k, v)| have.and_then(|h| h.get(k)) != Some(v)) {
+                return Err(invalid("Topic already exists with different attributes"));
+            }
+            return Ok(arn);
+        }
+        topics.insert(arn.clone(), Vec::new());
+        all.insert(arn.clone(), attributes.clone());
         Ok(arn)
+    }
+
+    /// Whether topic `arn` exists.
+    pub fn has_topic(&self, arn: &str) -> bool {
+        self.lock().contains_key(arn)
+    }
+
+    /// Sets attribute `name` of topic `arn`.
+    pub fn set_topic_attribute(&self, arn: &str, name: &str, value: &str) -> Result<(), QueryError> {
+        const SETTABLE: [&str; 4] = ["Policy", "DisplayName", "DeliveryPolicy", "KmsMasterKeyId"];
+        if !SETTABLE.contains(&name) {
+            return Err(invalid(format!("AttributeName: the sandbox sets only {}", SETTABLE.join(", "))));
+        }
+        if name == "Policy" && serde_json::from_str::<Map<String, Value>>(value).is_err() {
+            return Err(invalid("Policy: not a JSON object"));
+        }
+        if !self.lock().contains_key(arn) {
+            return Err(not_found("Topic"));
+        }
+        self.lock_attributes().entry(arn.to_owned()).or_default().insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 
     /// Subscribes `endpoint` (a queue ARN for protocol `sqs`) to `topic_arn`; returns the
@@ -176,11 +224,14 @@ impl Sns {
         let reply = |result: String| ok_reply(NAMESPACE, action, &result);
         match action {
             "CreateTopic" => {
-                let arn = self.create_topic(param(params, "Name")?)?;
+                let attributes = entries(params, "Attributes", "key", "value").into_iter().collect();
+                let arn = self.create_topic_with(param(params, "Name")?, &attributes)?;
                 Ok(reply(format!("<TopicArn>{}</TopicArn>", xml_escape(&arn))))
             }
             "DeleteTopic" => {
-                self.lock().remove(param(params, "TopicArn")?);
+                let arn = param(params, "TopicArn")?;
+                self.lock().remove(arn);
+                self.lock_attributes().remove(arn);
                 Ok(reply(String::new()))
             }
             "ListTopics" => {
@@ -195,12 +246,19 @@ impl Sns {
                 let arn = param(params, "TopicArn")?;
                 let count = self.lock().get(arn).map(Vec::len).ok_or_else(|| not_found("Topic"))?;
                 let entry = |k: &str, v: &str| format!("<entry><key>{k}</key><value>{}</value></entry>", xml_escape(v));
+                let set: String =
+                    self.lock_attributes().get(arn).into_iter().flatten().map(|(k, v)| entry(k, v)).collect();
                 Ok(reply(format!(
-                    "<Attributes>{}{}{}</Attributes>",
+                    "<Attributes>{}{}{}{set}</Attributes>",
                     entry("TopicArn", arn),
                     entry("Owner", ACCOUNT_ID),
                     entry("SubscriptionsConfirmed", &count.to_string())
                 )))
+            }
+            "SetTopicAttributes" => {
+                let value = params.get("AttributeValue").map(String::as_str).unwrap_or_default();
+                self.set_topic_attribute(param(params, "TopicArn")?, param(params, "AttributeName")?, value)?;
+                Ok(reply(String::new()))
             }
             "Subscribe" => {
                 let attributes = entries(params, "Attributes", "key", "value");

@@ -200,7 +200,8 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Sqs {
-    /// Creates `name` (idempotently) with `attributes`; returns its URL under `base_url`.
+    /// Creates `name` with `attributes`, or finds it when it exists with the same values; returns
+    /// its URL under `base_url`.
     pub fn create_queue(&self, base_url: &str, name: &str, attributes: &BTreeMap<String, String>) -> Result<String> {
         if !valid_name(name) {
             return Err(SqsError::invalid(
@@ -208,6 +209,21 @@ impl Sqs {
             ));
         }
         let mut queues = self.lock();
+        if let Some(queue) = queues.get(name) {
+            // As SQS: creating an existing queue is fine with the same attributes, an error with others.
+            let differs = attributes.iter().find(|(k, v)| {
+                queue.attributes.get(*k).map(String::as_str).or_else(|| default_attribute(k)) != Some(v.as_str())
+            });
+            if let Some((attribute, _)) = differs {
+                return Err(SqsError::new(
+                    "QueueNameExists",
+                    "QueueAlreadyExists",
+                    format!(
+                        "A queue already exists with the same name and a different value for attribute {attribute}"
+                    ),
+                ));
+            }
+        }
         let queue = queues.entry(name.to_owned()).or_insert_with(|| Queue {
             name: name.to_owned(),
             attributes: BTreeMap::from([("VisibilityTimeout".to_owned(), DEFAULT_VISIBILITY.to_string())]),
@@ -217,6 +233,11 @@ impl Sqs {
         });
         queue.attributes.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(format!("{}/{ACCOUNT_ID}/{name}", base_url.trim_end_matches('/')))
+    }
+
+    /// Whether the queue with ARN `arn` exists.
+    pub fn has_queue_arn(&self, arn: &str) -> bool {
+        self.lock().values().any(|queue| queue.arn() == arn)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
@@ -594,6 +615,21 @@ fn filter_attributes(messages: Vec<Value>, params: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The attributes a queue has a value for even when nobody set one.
+const DEFAULTED_ATTRIBUTES: [&str; 4] =
+    ["MaximumMessageSize", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"];
+
+/// SQS's value of attribute `name` for a queue that was not given one.
+fn default_attribute(name: &str) -> Option<&'static str> {
+    match name {
+        "MaximumMessageSize" => Some("262144"),
+        "MessageRetentionPeriod" => Some("345600"),
+        "DelaySeconds" | "ReceiveMessageWaitTimeSeconds" => Some("0"),
+        "VisibilityTimeout" => Some("30"),
+        _ => None,
+    }
+}
+
 fn attributes_of(queue: &Queue, params: &Value) -> Map<String, Value> {
     let now = Instant::now();
     let mut all: BTreeMap<String, String> = queue.attributes.clone();
@@ -606,10 +642,11 @@ fn attributes_of(queue: &Queue, params: &Value) -> Map<String, Value> {
     all.insert("QueueArn".into(), queue.arn());
     all.insert("CreatedTimestamp".into(), queue.created_s.to_string());
     all.insert("LastModifiedTimestamp".into(), queue.created_s.to_string());
-    all.entry("MaximumMessageSize".into()).or_insert_with(|| MAX_BODY.to_string());
-    all.entry("MessageRetentionPeriod".into()).or_insert_with(|| "345600".into());
-    all.entry("DelaySeconds".into()).or_insert_with(|| "0".into());
-    all.entry("ReceiveMessageWaitTimeSeconds".into()).or_insert_with(|| "0".into());
+    for name in DEFAULTED_ATTRIBUTES {
+        if let Some(value) = default_attribute(name) {
+            all.entry(name.to_owned()).or_insert_with(|| value.to_owned());
+        }
+    }
     let wanted: Vec<&str> = params
         .get("AttributeNames")
         .and_then(Value::as_array)

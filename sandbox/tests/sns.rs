@@ -107,3 +107,36 @@ async fn publishing_to_a_missing_topic_is_not_found() {
     let err = err.expect_err("no topic");
     assert!(err.as_service_error().is_some_and(|e| e.is_not_found_exception()), "{err:?}");
 }
+
+#[tokio::test]
+async fn topic_attributes_are_stored_and_create_topic_refuses_other_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
+    let sns = aws_sdk_sns::Client::new(&config(&sandbox));
+    let created = sns.create_topic().name("with-policy").attributes("DisplayName", "SOS").send().await;
+    let arn = created.expect("create").topic_arn().expect("arn").to_owned();
+    // The same call again finds the topic; other attribute values are refused, as SNS does.
+    let again = sns.create_topic().name("with-policy").attributes("DisplayName", "SOS").send().await;
+    assert_eq!(again.expect("same attributes").topic_arn(), Some(arn.as_str()));
+    let other = sns.create_topic().name("with-policy").attributes("DisplayName", "other").send().await;
+    assert!(format!("{:?}", other.expect_err("other attributes")).contains("different attributes"));
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    sns.set_topic_attributes()
+        .topic_arn(&arn)
+        .attribute_name("Policy")
+        .attribute_value(policy)
+        .send()
+        .await
+        .expect("set");
+    let attributes = sns.get_topic_attributes().topic_arn(&arn).send().await.expect("get");
+    let attributes = attributes.attributes().expect("attributes");
+    assert_eq!(attributes.get("Policy").map(String::as_str), Some(policy));
+    assert_eq!(attributes.get("DisplayName").map(String::as_str), Some("SOS"));
+
+    let bad = sns.set_topic_attributes().topic_arn(&arn).attribute_name("Policy").attribute_value("{nope");
+    assert!(bad.send().await.is_err(), "a policy that is not JSON is refused");
+    let missing = sns.set_topic_attributes().topic_arn(format!("{arn}-gone")).attribute_name("DisplayName");
+    let missing = missing.attribute_value("x").send().await.expect_err("no such topic");
+    assert!(missing.as_service_error().is_some_and(|e| e.is_not_found_exception()), "{missing:?}");
+}

@@ -193,3 +193,29 @@ async fn a_missing_queue_is_queue_does_not_exist() {
     let err = sqs.receive_message().queue_url(url).send().await.expect_err("no queue");
     assert!(err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()), "{err:?}");
 }
+
+#[tokio::test]
+async fn creating_an_existing_queue_with_other_attributes_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let sqs = client(&sandbox);
+    let url = queue(&sqs, "settled", &[(QueueAttributeName::MessageRetentionPeriod, "1209600")]).await;
+    // Same values (and a default given explicitly): the same queue.
+    let again = sqs
+        .create_queue()
+        .queue_name("settled")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .attributes(QueueAttributeName::DelaySeconds, "0")
+        .send()
+        .await
+        .expect("same attributes");
+    assert_eq!(again.queue_url(), Some(url.as_str()));
+    let other = sqs
+        .create_queue()
+        .queue_name("settled")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "60")
+        .send()
+        .await
+        .expect_err("other attributes");
+    assert!(other.as_service_error().is_some_and(|e| e.is_queue_name_exists()), "{other:?}");
+}
