@@ -11,10 +11,15 @@ pub const DEFAULT_BUCKET: &str = "snow-observing-systems";
 pub const DEFAULT_KEY: &str = "Optimization_result.geojson";
 /// The SOS queue that announces new data (the sandbox seeds it).
 pub const DEFAULT_QUEUE: &str = "SnowObservingSystemsDataUpdates";
+/// The SOS topic that the notifier publishes to and the queue subscribes to (the sandbox seeds it).
+pub const DEFAULT_TOPIC: &str = "SnowObservingSystemsDataAvailability";
 /// The `.env` key of the seed's `send_receive` scripts for the bucket.
 pub const SEED_ENV_BUCKET: &str = "s3_bucket";
 /// The `.env` key of the seed's `send_receive` scripts for the queue URL.
 pub const SEED_ENV_QUEUE_URL: &str = "sqs_url";
+/// The `.env` key `setup` and the deploy template write the topic's ARN under (for reference: the
+/// examples do not need it; the deployed notifier gets it as `TOPIC_ARN`).
+pub const ENV_TOPIC_ARN: &str = "sns_topic_arn";
 
 /// Flags shared by every example; `#[command(flatten)]` them into the example's own.
 #[derive(Debug, Clone, Default, Args)]

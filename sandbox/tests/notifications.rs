@@ -2,7 +2,6 @@
 //! SQS / S3 → SNS with filters, in the JSON shape S3 sends.
 
 use aws_credential_types::Credentials;
-use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,

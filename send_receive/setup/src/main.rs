@@ -1,0 +1,398 @@
+//! # setup — make the pipeline's bucket, topic, queues and wiring, on any target
+//!
+//! In the seed the bucket, the SNS topic, the SQS queue, the subscription and the bucket's
+//! notification were made by hand in the AWS console. This example makes them with the SDK on
+//! whatever target `common` picks — the sandbox, LocalStack, moto, or AWS — and looks before it
+//! changes anything, so a second run changes nothing and says so. (`infra/template.yaml` deploys
+//! the same names to AWS with CloudFormation, Lambda included.)
+//!
+//! ```text
+//! cargo run -p sandbox -- --no-seed                        # an empty sandbox, in another terminal
+//! cargo run -p setup -- --endpoint-url http://127.0.0.1:4566 --env-file
+//! cargo run -p setup -- --bucket my-sos-data               # on AWS (bucket names are global)
+//! cargo run -p setup -- --bucket my-sos-data --lambda-arn arn:aws:lambda:us-east-1:123456789012:function:sos-notifier
+//! ```
+//!
+//! 1. Connect.
+//! 2. The bucket.
+//! 3. The dead-letter queue, then the queue with its redrive policy.
+//! 4. The topic.
+//! 5. The queue policy (only the topic may send), and the queue's subscription to the topic.
+//! 6. The bucket's notification: every new object's event straight to the topic (S3 → SNS, where
+//!    no Lambda runs; the topic policy lets S3 publish), or with `--lambda-arn` to the notifier
+//!    function (S3 → Lambda → SNS).
+//! 7. The `.env` lines for `uploader` and `subscriber`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, NotificationConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use clap::Parser;
+use common::target::SandboxReason;
+use common::{CommonArgs, Connection, Target};
+use setup::notification::{Destination, Plan};
+use setup::policy;
+
+/// Make the SOS pipeline's bucket, topic, queue (with dead-letter queue), subscription and bucket
+/// notification, or check that they are in place; print the .env lines for uploader and subscriber.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Opt {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// The SNS topic that announces new data.
+    #[arg(long, env = "SOS_TOPIC", default_value = common::DEFAULT_TOPIC)]
+    topic: String,
+
+    /// The SQS queue subscribed to the topic; its dead-letter queue is named QUEUE-dlq.
+    #[arg(long, env = "SOS_QUEUE", default_value = common::DEFAULT_QUEUE)]
+    queue: String,
+
+    /// Receives after which a message that keeps failing moves to the dead-letter queue.
+    #[arg(long, default_value_t = setup::DEFAULT_MAX_RECEIVES, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_receives: u32,
+
+    /// Send the bucket's ObjectCreated events to this Lambda function (the deployed notifier)
+    /// instead of straight to the topic. setup does not create the function or its permission
+    /// to be invoked by S3: deploy infra/template.yaml for that.
+    #[arg(long, env = "SOS_NOTIFIER_ARN", value_name = "ARN")]
+    lambda_arn: Option<String>,
+
+    /// Also write the settings into this .env file (default ./.env): its lines for these keys
+    /// are replaced, every other line is kept.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = ".env")]
+    env_file: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    common::load_dotenv();
+    let opt = Opt::parse();
+    common::init_tracing(opt.common.verbose);
+    common::error::exit_code(run(opt).await)
+}
+
+/// What a step found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Created,
+    Updated,
+    InPlace,
+}
+
+/// Prints one step's result and counts the changes.
+#[derive(Debug, Default)]
+struct Report {
+    changes: u32,
+}
+
+impl Report {
+    fn step(&mut self, what: &str, outcome: Outcome) {
+        let said = match outcome {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::InPlace => "in place",
+        };
+        if outcome != Outcome::InPlace {
+            self.changes += 1;
+        }
+        println!("   {what}: {said}");
+    }
+}
+
+async fn run(opt: Opt) -> anyhow::Result<()> {
+    let bucket = opt.common.bucket();
+    let mut report = Report::default();
+
+    // 1. Connect. One SDK configuration serves the S3, SQS and SNS clients.
+    let connection = Connection::open(&opt.common).await?;
+    println!("{}", connection.announcement());
+    if let Target::Sandbox { embedded: true, .. } = connection.target() {
+        println!(
+            "Note: this embedded sandbox ends with this command, and its topics, queues and notifications with it \
+             (the bucket stays on disk). For a lasting pipeline run `cargo run -p sandbox -- --no-seed` in another \
+             terminal, then setup again."
+        );
+    }
+    let config = connection.sdk_config();
+    let s3 = connection.s3_client();
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let sns = aws_sdk_sns::Client::new(config);
+    let region = config.region().map(|r| r.as_ref().to_owned()).unwrap_or_else(|| "us-east-1".into());
+    println!("1. Connected (region {region}).");
+
+    // 2. The bucket. HeadBucket says whether it exists and is ours; outside us-east-1, CreateBucket
+    //    needs the region as its location constraint.
+    println!("2. Bucket");
+    let outcome = match s3.head_bucket().bucket(&bucket).send().await {
+        Ok(_) => Outcome::InPlace,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(&bucket);
+            if region != "us-east-1" {
+                let location = BucketLocationConstraint::from(region.as_str());
+                create = create.create_bucket_configuration(
+                    CreateBucketConfiguration::builder().location_constraint(location).build(),
+                );
+            }
+            match create.send().await {
+                Ok(_) => Outcome::Created,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {
+                    Outcome::InPlace
+                }
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_exists()) => bail!(
+                    "the bucket name {bucket} is taken by another AWS account (bucket names are global); choose \
+                     another with --bucket"
+                ),
+                Err(err) => return Err(err).with_context(|| format!("creating bucket {bucket}")),
+            }
+        }
+        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
+            "bucket {bucket} exists but this account may not use it (it belongs to another account, or you lack \
+             s3:ListBucket); choose another with --bucket"
+        ),
+        Err(err) => return Err(err).with_context(|| format!("looking for bucket {bucket}")),
+    };
+    report.step(&format!("s3://{bucket}"), outcome);
+
+    // 3. The dead-letter queue first (the queue's redrive policy names it), kept 14 days so a
+    //    failed announcement can be inspected; then the queue, which moves a message there after
+    //    --max-receives failed receives.
+    println!("3. Queues");
+    let dlq_name = setup::dead_letter_queue_name(&opt.queue);
+    let retention = setup::DLQ_RETENTION_SECONDS.to_string();
+    let dlq = ensure_queue(&sqs, &dlq_name, &[(QueueAttributeName::MessageRetentionPeriod, retention)]).await?;
+    report.step(&format!("{dlq_name} (dead-letter queue)"), dlq.outcome);
+    let redrive = policy::redrive_policy(&dlq.arn, opt.max_receives);
+    let queue = ensure_queue(&sqs, &opt.queue, &[(QueueAttributeName::RedrivePolicy, redrive)]).await?;
+    report.step(&format!("{} (to {dlq_name} after {} receives)", opt.queue, opt.max_receives), queue.outcome);
+
+    // 4. The topic. CreateTopic returns the ARN of an existing topic too; listing first tells
+    //    whether this run made it.
+    println!("4. Topic");
+    let mut topics = sns.list_topics().into_paginator().items().send();
+    let mut topic_arn = None;
+    while let Some(topic) = topics.try_next().await.context("listing SNS topics")? {
+        if let Some(arn) = topic.topic_arn().filter(|arn| arn.rsplit(':').next() == Some(opt.topic.as_str())) {
+            topic_arn = Some(arn.to_owned());
+        }
+    }
+    let (topic_arn, outcome) = match topic_arn {
+        Some(arn) => (arn, Outcome::InPlace),
+        None => {
+            let created = sns.create_topic().name(&opt.topic).send().await;
+            let created = created.with_context(|| format!("creating topic {}", opt.topic))?;
+            (created.topic_arn().context("CreateTopic returned no ARN")?.to_owned(), Outcome::Created)
+        }
+    };
+    report.step(&topic_arn, outcome);
+
+    // 5. Let the topic (and only it) send to the queue, then subscribe the queue. SNS wraps each
+    //    message in its JSON envelope (RawMessageDelivery stays false), which the subscriber reads.
+    println!("5. Topic → queue");
+    let statement = policy::queue_statement(&queue.arn, &topic_arn);
+    let outcome =
+        match policy::merged(queue.attributes.get(&QueueAttributeName::Policy).map(String::as_str), &statement)
+            .with_context(|| format!("the policy of queue {}", opt.queue))?
+        {
+            None => Outcome::InPlace,
+            Some(merged) => {
+                sqs.set_queue_attributes()
+                    .queue_url(&queue.url)
+                    .attributes(QueueAttributeName::Policy, merged)
+                    .send()
+                    .await
+                    .with_context(|| format!("setting the policy of queue {}", opt.queue))?;
+                if queue.attributes.contains_key(&QueueAttributeName::Policy) {
+                    Outcome::Updated
+                } else {
+                    Outcome::Created
+                }
+            }
+        };
+    report.step("queue policy (the topic may send)", outcome);
+
+    let mut subscriptions = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).into_paginator().items().send();
+    let mut subscribed = false;
+    while let Some(subscription) = subscriptions.try_next().await.context("listing the topic's subscriptions")? {
+        subscribed |= subscription.protocol() == Some("sqs") && subscription.endpoint() == Some(queue.arn.as_str());
+    }
+    if !subscribed {
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue.arn)
+            .send()
+            .await
+            .with_context(|| format!("subscribing queue {} to the topic", opt.queue))?;
+    }
+    report.step("subscription", if subscribed { Outcome::InPlace } else { Outcome::Created });
+
+    // 6. The bucket's notification. PutBucketNotificationConfiguration replaces the whole
+    //    configuration, so read it, add this pipeline's entry and keep the others. S3 checks the
+    //    destination when the configuration is written, so the topic policy comes first.
+    println!("6. Bucket → {}", if opt.lambda_arn.is_some() { "notifier function → topic" } else { "topic" });
+    let current = s3
+        .get_bucket_notification_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .with_context(|| format!("reading the notification configuration of {bucket}"))?;
+    let current = NotificationConfiguration::builder()
+        .set_topic_configurations(current.topic_configurations)
+        .set_queue_configurations(current.queue_configurations)
+        .set_lambda_function_configurations(current.lambda_function_configurations)
+        .set_event_bridge_configuration(current.event_bridge_configuration)
+        .build();
+    let destination = match &opt.lambda_arn {
+        Some(arn) => Destination::Lambda(arn),
+        None => Destination::Topic(&topic_arn),
+    };
+    let plan = setup::notification::plan(&current, destination).with_context(|| format!("bucket {bucket}"))?;
+
+    if let (Destination::Topic(_), Plan::InPlace | Plan::Put(_)) = (destination, &plan) {
+        let statement = policy::topic_statement(&topic_arn, &bucket)
+            .with_context(|| format!("{topic_arn} is not an SNS topic ARN"))?;
+        let attributes = sns
+            .get_topic_attributes()
+            .topic_arn(&topic_arn)
+            .send()
+            .await
+            .with_context(|| format!("reading the attributes of {topic_arn}"))?;
+        let existing = attributes.attributes().and_then(|a| a.get("Policy")).map(String::as_str);
+        let outcome = match policy::merged(existing, &statement).context("the topic's policy")? {
+            None => Outcome::InPlace,
+            Some(merged) => {
+                sns.set_topic_attributes()
+                    .topic_arn(&topic_arn)
+                    .attribute_name("Policy")
+                    .attribute_value(merged)
+                    .send()
+                    .await
+                    .context("setting the topic's policy")?;
+                if existing.is_some() { Outcome::Updated } else { Outcome::Created }
+            }
+        };
+        report.step("topic policy (S3 may publish this bucket's events)", outcome);
+    }
+
+    let outcome = match plan {
+        Plan::InPlace => Outcome::InPlace,
+        Plan::LambdaKept(function) => {
+            println!("   every new object already goes to the function {function}; kept");
+            Outcome::InPlace
+        }
+        Plan::Put(config) => {
+            s3.put_bucket_notification_configuration()
+                .bucket(&bucket)
+                .notification_configuration(config)
+                .send()
+                .await
+                .with_context(|| format!("setting the notification configuration of {bucket}"))?;
+            if current_is_empty(&current) { Outcome::Created } else { Outcome::Updated }
+        }
+    };
+    report.step(&format!("{} on s3://{bucket}", setup::OBJECT_CREATED_EVENTS), outcome);
+
+    // 7. What uploader and subscriber need, in the seed's .env keys.
+    if report.changes == 0 {
+        println!("7. Nothing to change: everything was already in place.");
+    } else {
+        println!("7. Done: {} change{}.", report.changes, if report.changes == 1 { "" } else { "s" });
+    }
+    let mut lines: Vec<(&str, &str)> = vec![
+        (common::settings::SEED_ENV_BUCKET, &bucket),
+        (common::settings::SEED_ENV_QUEUE_URL, &queue.url),
+        (common::settings::ENV_TOPIC_ARN, &topic_arn),
+    ];
+    match connection.target() {
+        Target::Endpoint { url, .. } => lines.push(("AWS_ENDPOINT_URL", url)),
+        Target::Sandbox { reason: SandboxReason::Asked, .. } => lines.push(("SOS_SANDBOX", "true")),
+        Target::Sandbox { .. } | Target::Aws { .. } => {}
+    }
+    println!("\n# .env for uploader and subscriber");
+    for (key, value) in &lines {
+        println!("{key}={value}");
+    }
+    if let Some(path) = &opt.env_file {
+        let changed = setup::env_file::write(path, &lines).with_context(|| format!("writing {}", path.display()))?;
+        println!("# {} {}", if changed { "written to" } else { "already in" }, path.display());
+    }
+    Ok(())
+}
+
+/// A queue as `setup` found or made it.
+struct Queue {
+    url: String,
+    arn: String,
+    attributes: HashMap<QueueAttributeName, String>,
+    outcome: Outcome,
+}
+
+/// Finds queue `name` and sets any of `wanted` that differ, or creates it with `wanted`.
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    wanted: &[(QueueAttributeName, String)],
+) -> anyhow::Result<Queue> {
+    let (url, created) = match sqs.get_queue_url().queue_name(name).send().await {
+        Ok(found) => (found.queue_url().context("GetQueueUrl returned no URL")?.to_owned(), false),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => {
+            let created = sqs
+                .create_queue()
+                .queue_name(name)
+                .set_attributes(Some(wanted.iter().cloned().collect()))
+                .send()
+                .await
+                .with_context(|| format!("creating queue {name}"))?;
+            (created.queue_url().context("CreateQueue returned no URL")?.to_owned(), true)
+        }
+        Err(err) => return Err(err).with_context(|| format!("looking for queue {name}")),
+    };
+    let found = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .with_context(|| format!("reading the attributes of queue {name}"))?;
+    let mut attributes = found.attributes.unwrap_or_default();
+    let arn =
+        attributes.get(&QueueAttributeName::QueueArn).with_context(|| format!("queue {name} has no ARN"))?.clone();
+
+    let differing: HashMap<QueueAttributeName, String> = wanted
+        .iter()
+        .filter(|(attribute, value)| {
+            let have = attributes.get(attribute).map(String::as_str);
+            match attribute {
+                QueueAttributeName::RedrivePolicy => !policy::redrive_matches(have, value),
+                _ => have != Some(value.as_str()),
+            }
+        })
+        .cloned()
+        .collect();
+    let outcome = if created {
+        Outcome::Created
+    } else if differing.is_empty() {
+        Outcome::InPlace
+    } else {
+        sqs.set_queue_attributes()
+            .queue_url(&url)
+            .set_attributes(Some(differing.clone()))
+            .send()
+            .await
+            .with_context(|| format!("updating queue {name}"))?;
+        attributes.extend(differing);
+        Outcome::Updated
+    };
+    Ok(Queue { url, arn, attributes, outcome })
+}
+
+fn current_is_empty(config: &NotificationConfiguration) -> bool {
+    config.topic_configurations().is_empty()
+        && config.queue_configurations().is_empty()
+        && config.lambda_function_configurations().is_empty()
+}

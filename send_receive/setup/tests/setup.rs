@@ -1,0 +1,292 @@
+//! The `setup` binary against sandboxes: an empty one becomes the whole pipeline and a second run
+//! changes nothing; then the built `uploader` and `subscriber` move a file through S3 → SNS → SQS
+//! with no Lambda. Also: the seeded sandbox's notifier is kept, `--lambda-arn` wires the function,
+//! and someone else's notification is never overwritten.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use aws_credential_types::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, Sandbox, SandboxOptions};
+use serde_json::Value;
+
+const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:000000000000:SnowObservingSystemsDataAvailability";
+
+struct Clients {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+/// A sandbox in this process (seeded or empty), and a working directory for the binaries.
+struct World {
+    sandbox: Sandbox,
+    _data: tempfile::TempDir,
+    work: tempfile::TempDir,
+    clients: Clients,
+}
+
+impl World {
+    async fn start(seed: bool) -> Self {
+        let data = tempfile::tempdir().expect("data dir");
+        let sandbox = Sandbox::start(SandboxOptions { seed, ..SandboxOptions::ephemeral(data.path()) })
+            .await
+            .expect("sandbox starts");
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(sandbox::REGION))
+            .endpoint_url(sandbox.url())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
+            .build();
+        let clients = Clients {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+        };
+        Self { sandbox, _data: data, work: tempfile::tempdir().expect("work dir"), clients }
+    }
+
+    /// Runs a binary in the work directory as a user on a machine with no AWS configuration would,
+    /// the sandbox named by `--endpoint-url` (or by the `.env` setup writes).
+    async fn run(&self, program: &Path, args: &[&str]) -> Output {
+        tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("HOME", self.work.path())
+            .env("SOS_SANDBOX_URL", "http://127.0.0.1:1")
+            .env("SOS_SANDBOX_DATA_DIR", self.work.path().join("no-embedded-sandbox"))
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("the binary runs")
+    }
+
+    async fn setup(&self, args: &[&str]) -> (bool, String, String) {
+        let url = self.sandbox.url().to_owned();
+        let mut all = vec!["--endpoint-url", url.as_str()];
+        all.extend_from_slice(args);
+        let out = self.run(Path::new(env!("CARGO_BIN_EXE_setup")), &all).await;
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), stdout.into_owned(), stderr.into_owned())
+    }
+
+    fn queue_url(&self, name: &str) -> String {
+        format!("{}/000000000000/{name}", self.sandbox.url())
+    }
+
+    async fn queue_attributes(&self, name: &str) -> std::collections::HashMap<QueueAttributeName, String> {
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url(name))
+            .attribute_names(QueueAttributeName::All);
+        out.send().await.expect("queue attributes").attributes.unwrap_or_default()
+    }
+
+    async fn topic_policy(&self) -> Option<Value> {
+        let out = self.clients.sns.get_topic_attributes().topic_arn(TOPIC_ARN).send().await.expect("topic attributes");
+        let policy = out.attributes().and_then(|a| a.get("Policy"))?;
+        Some(serde_json::from_str(policy).expect("the topic policy is JSON"))
+    }
+}
+
+/// A binary of another package of the workspace, built beside this test's own (`cargo test
+/// --workspace`, the README's test command, builds every package's binaries before any test).
+fn workspace_binary(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_setup")).parent().expect("target dir").to_path_buf();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
+        path.display()
+    );
+    path
+}
+
+fn statements(policy: &Value) -> &Vec<Value> {
+    policy["Statement"].as_array().expect("a Statement list")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_files_flow_through_it() {
+    let world = World::start(false).await;
+    let c = &world.clients;
+    assert!(c.s3.list_buckets().send().await.expect("list").buckets().is_empty(), "the sandbox starts empty");
+
+    // First run: everything is made, and the .env written.
+    let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
+    assert!(ok, "setup failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
+    assert!(!stdout.contains("in place"), "nothing existed before: {stdout}");
+    let env = std::fs::read_to_string(world.work.path().join(".env")).expect(".env written");
+    assert_eq!(
+        env,
+        format!(
+            "s3_bucket={SEED_BUCKET}\nsqs_url={}\nsns_topic_arn={TOPIC_ARN}\nAWS_ENDPOINT_URL={}\n",
+            world.queue_url(SEED_QUEUE),
+            world.sandbox.url()
+        )
+    );
+
+    // What it made, read back through the SDK.
+    c.s3.head_bucket().bucket(SEED_BUCKET).send().await.expect("the bucket exists");
+    let dlq = world.queue_attributes(SEED_DLQ).await;
+    assert_eq!(dlq.get(&QueueAttributeName::MessageRetentionPeriod).map(String::as_str), Some("1209600"));
+    let dlq_arn = dlq.get(&QueueAttributeName::QueueArn).expect("DLQ ARN").clone();
+    let queue = world.queue_attributes(SEED_QUEUE).await;
+    let queue_arn = queue.get(&QueueAttributeName::QueueArn).expect("queue ARN").clone();
+    let redrive: Value = serde_json::from_str(&queue[&QueueAttributeName::RedrivePolicy]).expect("redrive JSON");
+    assert_eq!(redrive["deadLetterTargetArn"], dlq_arn.as_str());
+    assert_eq!(redrive["maxReceiveCount"], 5);
+    let policy: Value = serde_json::from_str(&queue[&QueueAttributeName::Policy]).expect("queue policy JSON");
+    let [statement] = statements(&policy).as_slice() else { panic!("one statement: {policy}") };
+    assert_eq!(statement["Principal"]["Service"], "sns.amazonaws.com");
+    assert_eq!(statement["Action"], "sqs:SendMessage");
+    assert_eq!(statement["Resource"], queue_arn.as_str());
+    assert_eq!(statement["Condition"]["ArnEquals"]["aws:SourceArn"], TOPIC_ARN);
+    let subscriptions = c.sns.list_subscriptions_by_topic().topic_arn(TOPIC_ARN).send().await.expect("subscriptions");
+    let endpoints: Vec<_> = subscriptions.subscriptions().iter().map(|s| (s.protocol(), s.endpoint())).collect();
+    assert_eq!(endpoints, [(Some("sqs"), Some(queue_arn.as_str()))]);
+    let topic_policy = world.topic_policy().await.expect("a topic policy");
+    let [statement] = statements(&topic_policy).as_slice() else { panic!("one statement: {topic_policy}") };
+    assert_eq!(statement["Principal"]["Service"], "s3.amazonaws.com");
+    assert_eq!(statement["Condition"]["ArnLike"]["aws:SourceArn"], format!("arn:aws:s3:::{SEED_BUCKET}"));
+    let notification = c.s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await.expect("get");
+    let [entry] = notification.topic_configurations() else { panic!("one topic entry: {notification:?}") };
+    assert_eq!(entry.topic_arn(), TOPIC_ARN);
+    assert_eq!(entry.events().iter().map(|e| e.as_str()).collect::<Vec<_>>(), ["s3:ObjectCreated:*"]);
+    assert!(notification.lambda_function_configurations().is_empty());
+
+    // Second run (the flag now comes from the .env it wrote): nothing to change, nothing changed.
+    let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
+    assert!(ok, "second run failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("7. Nothing to change: everything was already in place."), "{stdout}");
+    assert_eq!(stdout.matches(": in place").count(), 8, "{stdout}");
+    assert!(!stdout.contains("created") && !stdout.contains("updated"), "{stdout}");
+    assert!(stdout.contains("# already in .env"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(world.work.path().join(".env")).expect(".env"), env);
+    assert_eq!(
+        world.queue_attributes(SEED_QUEUE).await[&QueueAttributeName::Policy],
+        queue[&QueueAttributeName::Policy]
+    );
+
+    // The pipeline works: uploader → S3 → SNS (S3's own event) → SQS → subscriber, configured
+    // only by the .env that setup wrote.
+    let bytes: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(world.work.path().join("run.bin"), &bytes).expect("sample file");
+    let uploaded = world.run(&workspace_binary("uploader"), &["run.bin", "--key", "runs/model run 1.bin"]).await;
+    assert!(uploaded.status.success(), "uploader: {}", String::from_utf8_lossy(&uploaded.stderr));
+    let subscribed = world
+        .run(
+            &workspace_binary("subscriber"),
+            &["--download-dir", "downloads", "--max-messages", "1", "--idle-exit", "60"],
+        )
+        .await;
+    let sub_out = String::from_utf8_lossy(&subscribed.stdout);
+    assert!(subscribed.status.success(), "subscriber: {sub_out}\n{}", String::from_utf8_lossy(&subscribed.stderr));
+    let downloaded = std::fs::read(world.work.path().join("downloads/runs/model run 1.bin")).expect("downloaded");
+    assert!(downloaded == bytes, "the download differs from the upload");
+    // The message was deleted once handled, and nothing failed into the dead-letter queue.
+    for name in [SEED_QUEUE, SEED_DLQ] {
+        let attributes = world.queue_attributes(name).await;
+        for count in
+            [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+        {
+            assert_eq!(attributes.get(&count).map(String::as_str), Some("0"), "{name} {count}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_the_seeded_sandbox_the_notifier_function_is_kept_and_only_the_queue_policy_is_added() {
+    let world = World::start(true).await;
+    let (ok, stdout, stderr) = world.setup(&[]).await;
+    assert!(ok, "setup failed: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("already goes to the function {}; kept", sandbox::notify::NOTIFIER_ARN)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("queue policy (the topic may send): created"), "{stdout}");
+    assert!(stdout.contains("7. Done: 1 change."), "{stdout}");
+    assert!(!stdout.contains("topic policy"), "S3 does not publish to the topic itself here: {stdout}");
+    assert_eq!(world.topic_policy().await, None);
+    let (ok, stdout, _) = world.setup(&[]).await;
+    assert!(ok && stdout.contains("7. Nothing to change"), "{stdout}");
+}
+
+#[tokio::test]
+async fn with_lambda_arn_new_objects_go_to_the_notifier_function_which_publishes_our_format() {
+    let world = World::start(false).await;
+    let (ok, stdout, stderr) = world.setup(&["--lambda-arn", sandbox::notify::NOTIFIER_ARN]).await;
+    assert!(ok, "setup failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("6. Bucket → notifier function → topic"), "{stdout}");
+    assert!(!stdout.contains("topic policy"), "{stdout}");
+    let c = &world.clients;
+    let notification = c.s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await.expect("get");
+    let [entry] = notification.lambda_function_configurations() else { panic!("{notification:?}") };
+    assert_eq!(entry.lambda_function_arn(), sandbox::notify::NOTIFIER_ARN);
+    assert!(notification.topic_configurations().is_empty());
+
+    c.s3.put_object()
+        .bucket(SEED_BUCKET)
+        .key("a b.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .expect("put");
+    let received = c.sqs.receive_message().queue_url(world.queue_url(SEED_QUEUE)).wait_time_seconds(10).send().await;
+    let received = received.expect("receive");
+    let [message] = received.messages() else { panic!("one announcement: {received:?}") };
+    let envelope: Value = serde_json::from_str(message.body().expect("body")).expect("SNS envelope");
+    let announcement: Value = serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("JSON");
+    assert_eq!(announcement["key"], "a b.txt");
+    assert_eq!(announcement["size"], 5);
+    assert_eq!(envelope["TopicArn"], TOPIC_ARN);
+    let (ok, stdout, _) = world.setup(&["--lambda-arn", sandbox::notify::NOTIFIER_ARN]).await;
+    assert!(ok && stdout.contains("7. Nothing to change"), "{stdout}");
+}
+
+#[tokio::test]
+async fn another_destination_for_new_objects_is_reported_and_left_alone() {
+    let world = World::start(false).await;
+    let c = &world.clients;
+    c.s3.create_bucket().bucket(SEED_BUCKET).send().await.expect("bucket");
+    let other = c.sqs.create_queue().queue_name("someone-elses").send().await.expect("queue");
+    let other_arn = "arn:aws:sqs:us-east-1:000000000000:someone-elses";
+    let config = aws_sdk_s3::types::NotificationConfiguration::builder()
+        .queue_configurations(
+            aws_sdk_s3::types::QueueConfiguration::builder()
+                .queue_arn(other_arn)
+                .events(aws_sdk_s3::types::Event::S3ObjectCreatedPut)
+                .build()
+                .expect("entry"),
+        )
+        .build();
+    c.s3.put_bucket_notification_configuration()
+        .bucket(SEED_BUCKET)
+        .notification_configuration(config)
+        .send()
+        .await
+        .expect("configure");
+    assert!(other.queue_url().is_some());
+
+    let (ok, stdout, stderr) = world.setup(&[]).await;
+    assert!(!ok, "setup must refuse: {stdout}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(other_arn) && errors[0].contains("one destination per event"), "{stderr}");
+    let after = c.s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await.expect("get");
+    let [entry] = after.queue_configurations() else { panic!("{after:?}") };
+    assert_eq!(entry.queue_arn(), other_arn);
+    assert!(after.topic_configurations().is_empty());
+    // Everything before that step was made; a .env is printed only on success.
+    assert!(stdout.contains("subscription: created"), "{stdout}");
+    assert!(!stdout.contains("s3_bucket="), "{stdout}");
+}
