@@ -5,20 +5,23 @@
 //!
 //! # Deploying
 //!
-//! Build it with [cargo-lambda](https://www.cargo-lambda.info) (Amazon Linux 2023, `bootstrap` executable):
+//! `infra/template.yaml` deploys it with everything around it; the README's "Deploy to AWS" has the
+//! commands. The package is built with [cargo-lambda](https://www.cargo-lambda.info) (`bash
+//! scripts/python-env` installs it in `.venv`, with the zig it links with, so the binary runs on
+//! Amazon Linux 2023's glibc):
 //!
 //! ```text
-//! cargo lambda build --release -p notifier          # → target/lambda/notifier/bootstrap
-//! cargo lambda build --release --arm64 -p notifier  # for a Graviton (arm64) function
+//! cargo lambda build --profile lambda --output-format zip -p notifier          # → target/lambda/notifier/bootstrap.zip
+//! cargo lambda build --profile lambda --output-format zip --arm64 -p notifier  # for Graviton (needs the aarch64 target)
 //! ```
 //!
-//! Then create the function with runtime `provided.al2023`, handler `bootstrap` (the zip of
-//! `target/lambda/notifier/`), the environment variable `TOPIC_ARN` set to the SNS topic's ARN, and a role allowed
-//! `sns:Publish` on that topic (plus the basic execution policy for CloudWatch Logs). Allow S3 to invoke it
-//! (`lambda:InvokeFunction` for principal `s3.amazonaws.com`, source ARN the bucket) and add an `s3:ObjectCreated:*`
-//! notification on the bucket that targets the function. `cargo lambda deploy notifier --env-var TOPIC_ARN=…` does
-//! the first part; the `infra/` template does all of it. Logs go to CloudWatch; `RUST_LOG` (or the function's
-//! logging configuration) sets the level.
+//! By hand: a function with runtime `provided.al2023`, handler `bootstrap`, that zip, the environment
+//! variable `TOPIC_ARN` set to the SNS topic's ARN, and a role allowed `sns:Publish` on that topic and
+//! to write its log group; S3 allowed to invoke it (`lambda:InvokeFunction` for `s3.amazonaws.com`,
+//! source ARN the bucket); and an `s3:ObjectCreated:*` notification on the bucket that targets it
+//! (`cargo run -p setup -- --lambda-arn <function ARN>` adds one). `RUST_LOG` sets the log level.
+//!
+//! `tests/runtime_api.rs` runs this binary under a local Lambda Runtime API, publishing to a sandbox.
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::s3::S3Event;

@@ -13,7 +13,7 @@
 //! cargo run -p setup -- --bucket my-sos-data --lambda-arn arn:aws:lambda:us-east-1:123456789012:function:sos-notifier
 //! ```
 //!
-//! 1. Connect.
+//! 1. Connect (with `--mfa`, through an MFA session as the seed did).
 //! 2. The bucket.
 //! 3. The dead-letter queue, then the queue with its redrive policy.
 //! 4. The topic.
@@ -66,6 +66,11 @@ struct Opt {
     /// are replaced, every other line is kept.
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = ".env")]
     env_file: Option<PathBuf>,
+
+    /// Authenticate with an MFA session first (asks for the code, or reuses a cached session), for
+    /// accounts whose policies require MFA, as the seed's did.
+    #[arg(long)]
+    mfa: bool,
 }
 
 #[tokio::main]
@@ -108,7 +113,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let bucket = opt.common.bucket();
     let mut report = Report::default();
 
-    // 1. Connect. One SDK configuration serves the S3, SQS and SNS clients.
+    // 1. Connect (with --mfa, through an MFA session). One SDK configuration serves the S3, SQS
+    //    and SNS clients.
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
     if let Target::Sandbox { embedded: true, .. } = connection.target() {
@@ -118,10 +124,14 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
              terminal, then setup again."
         );
     }
-    let config = connection.sdk_config();
-    let s3 = connection.s3_client();
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let sns = aws_sdk_sns::Client::new(config);
+    let config = if opt.mfa {
+        common::credentials::mfa_session_config(&connection, &opt.common).await?
+    } else {
+        connection.sdk_config().clone()
+    };
+    let s3 = connection.s3_client_with(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
     let region = config.region().map(|r| r.as_ref().to_owned()).unwrap_or_else(|| "us-east-1".into());
     println!("1. Connected (region {region}).");
 
@@ -150,9 +160,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
                 Err(err) => return Err(err).with_context(|| format!("creating bucket {bucket}")),
             }
         }
+        // A HEAD response has no body, so S3 cannot say why; name the usual reasons.
         Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
-            "bucket {bucket} exists but this account may not use it (it belongs to another account, or you lack \
-             s3:ListBucket); choose another with --bucket"
+            "access to bucket {bucket} denied (403): it belongs to another account (bucket names are global: \
+             choose another with --bucket), or this identity may not use it (it lacks s3:ListBucket, or a policy \
+             requires MFA: add --mfa)"
         ),
         Err(err) => return Err(err).with_context(|| format!("looking for bucket {bucket}")),
     };

@@ -29,10 +29,12 @@ struct World {
 
 impl World {
     async fn start(seed: bool) -> Self {
+        Self::start_with(|options| SandboxOptions { seed, ..options }).await
+    }
+
+    async fn start_with(options: impl FnOnce(SandboxOptions) -> SandboxOptions) -> Self {
         let data = tempfile::tempdir().expect("data dir");
-        let sandbox = Sandbox::start(SandboxOptions { seed, ..SandboxOptions::ephemeral(data.path()) })
-            .await
-            .expect("sandbox starts");
+        let sandbox = Sandbox::start(options(SandboxOptions::ephemeral(data.path()))).await.expect("sandbox starts");
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(sandbox::REGION))
@@ -289,4 +291,21 @@ async fn another_destination_for_new_objects_is_reported_and_left_alone() {
     // Everything before that step was made; a .env is printed only on success.
     assert!(stdout.contains("subscription: created"), "{stdout}");
     assert!(!stdout.contains("s3_bucket="), "{stdout}");
+}
+
+#[tokio::test]
+async fn where_every_call_needs_mfa_setup_works_with_mfa_and_says_why_without() {
+    let world = World::start_with(|o| SandboxOptions { seed: false, require_mfa: true, ..o }).await;
+    let (ok, stdout, stderr) = world.setup(&[]).await;
+    assert!(!ok, "the long-term key alone must be refused: {stdout}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert!(errors.len() == 1 && errors[0].contains("MFA"), "{stderr}");
+
+    let code = sandbox::mfa::MfaDevice::new(sandbox::mfa::DEFAULT_MFA_SECRET).expect("device").current_code();
+    let serial = sandbox::identity::MFA_SERIAL;
+    let (ok, stdout, stderr) =
+        world.setup(&["--mfa", "--mfa-serial", serial, "--token-code", &code, "--no-cache"]).await;
+    assert!(ok, "setup with MFA failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
+    assert!(!stdout.contains(&code), "the code is not printed");
 }
