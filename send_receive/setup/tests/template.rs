@@ -327,5 +327,41 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");
     assert_eq!(function["Environment"]["Variables"]["TOPIC_ARN"], json!(topic_arn));
+    assert_eq!(function["Architectures"], json!(["x86_64"]));
+    assert_eq!(template["Parameters"]["Architecture"]["AllowedValues"], json!(["x86_64", "arm64"]));
+
+    // Its role may publish to that topic and write its own log group: nothing else.
+    let [(_, role)] = resources(&template, "AWS::IAM::Role")[..] else { panic!("one role") };
+    let role = stack.eval(&role["Properties"]);
+    assert!(role.get("ManagedPolicyArns").is_none(), "no managed policies: {role}");
+    let log_group = format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/sos-pipeline-notifier:*");
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for policy in role["Policies"].as_array().expect("inline policies") {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().expect("statements") {
+            assert_eq!(statement["Effect"], "Allow");
+            let actions = match &statement["Action"] {
+                Value::Array(list) => list.iter().map(|a| s(a).to_owned()).collect(),
+                one => vec![s(one).to_owned()],
+            };
+            granted.extend(actions.into_iter().map(|a| (a, s(&statement["Resource"]).to_owned())));
+        }
+    }
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            ("logs:CreateLogStream".to_owned(), log_group.clone()),
+            ("logs:PutLogEvents".to_owned(), log_group),
+            ("sns:Publish".to_owned(), topic_arn.clone()),
+        ]
+    );
+
+    // S3 may invoke it for this bucket, from this account.
+    let [(_, permission)] = resources(&template, "AWS::Lambda::Permission")[..] else { panic!("one permission") };
+    let permission = stack.eval(&permission["Properties"]);
+    assert_eq!(permission["Principal"], "s3.amazonaws.com");
+    assert_eq!(permission["Action"], "lambda:InvokeFunction");
+    assert_eq!(permission["SourceArn"], json!(format!("arn:aws:s3:::{BUCKET}")));
+    assert_eq!(permission["SourceAccount"], ACCOUNT);
     assert_eq!(made.len(), 2);
 }
