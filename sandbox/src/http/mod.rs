@@ -71,7 +71,7 @@ impl Router {
         let started = std::time::Instant::now();
         let (service, operation) = match route(&req) {
             Route::Health => return Ok(reply(StatusCode::OK, "application/json", self.health.to_string())),
-            Route::S3 => return self.s3.call(req.map(Body::from)).await,
+            Route::S3 => return self.s3.call(req.map(Body::from)).await.map(with_s3_message),
             Route::Sqs(operation) => (Service::Sqs, Some(operation)),
             Route::Query(service) => (service, None),
         };
@@ -116,6 +116,31 @@ impl Router {
         }
         Ok(render(service, operation.is_some(), answer))
     }
+}
+
+/// An S3 error answer that s3s wrote without a `<Message>` (its signature check, its routing),
+/// given S3's message: every S3 error carries one, and the aws CLI shows it.
+fn with_s3_message(resp: Response<Body>) -> Response<Body> {
+    if resp.status().as_u16() < 400 {
+        return resp;
+    }
+    let Some(body) = resp.body().bytes() else { return resp };
+    let Ok(xml) = std::str::from_utf8(&body) else { return resp };
+    if xml.contains("<Message>") {
+        return resp;
+    }
+    let Some(code) = xml.split_once("<Code>").and_then(|(_, rest)| rest.split_once("</Code>")).map(|(code, _)| code)
+    else {
+        return resp;
+    };
+    let message = crate::services::s3::default_message(
+        &s3s::S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(s3s::S3ErrorCode::InternalError),
+    );
+    let escaped = quick_xml::escape::escape(message);
+    let rewritten = xml.replacen("</Code>", &format!("</Code><Message>{escaped}</Message>"), 1);
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(rewritten))
 }
 
 /// An answer in `service`'s wire format: JSON 1.0 for SQS's JSON protocol, query XML otherwise.

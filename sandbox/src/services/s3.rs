@@ -47,9 +47,21 @@ impl s3s::validation::NameValidation for AnyBucketName {
     }
 }
 
-/// The message S3 sends with `code` where s3s-fs sent none: every S3 error carries one.
-fn default_message(code: &S3ErrorCode) -> &'static str {
+/// The message S3 sends with `code` where s3s or s3s-fs sent none: every S3 error carries one.
+pub(crate) fn default_message(code: &S3ErrorCode) -> &'static str {
     match code {
+        S3ErrorCode::SignatureDoesNotMatch => {
+            "The request signature we calculated does not match the signature you provided. Check your key and \
+             signing method."
+        }
+        S3ErrorCode::InvalidAccessKeyId => "The AWS Access Key Id you provided does not exist in our records.",
+        S3ErrorCode::AccessDenied => "Access Denied",
+        S3ErrorCode::RequestTimeTooSkewed => {
+            "The difference between the request time and the current time is too large."
+        }
+        S3ErrorCode::MethodNotAllowed => "The specified method is not allowed against this resource.",
+        S3ErrorCode::InvalidArgument => "Invalid Argument",
+        S3ErrorCode::InvalidRequest => "Invalid Request",
         S3ErrorCode::NoSuchKey => "The specified key does not exist.",
         S3ErrorCode::NoSuchBucket => "The specified bucket does not exist",
         S3ErrorCode::NoSuchUpload => {
@@ -82,6 +94,15 @@ fn explained(mut err: S3Error) -> S3Error {
         err.set_message(message);
     }
     err
+}
+
+/// An upload id s3s-fs issues (a UUID); anything else names no upload.
+fn known_upload_id(upload_id: &str) -> S3Result<()> {
+    let hex = upload_id.bytes().filter(u8::is_ascii_hexdigit).count();
+    if upload_id.len() == 36 && hex == 32 && upload_id.bytes().filter(|b| *b == b'-').count() == 4 {
+        return Ok(());
+    }
+    Err(S3Error::with_message(S3ErrorCode::NoSuchUpload, default_message(&S3ErrorCode::NoSuchUpload)))
 }
 
 fn no_such_bucket(bucket: &str) -> S3Error {
@@ -134,7 +155,7 @@ impl SandboxS3 {
 /// answer for a missing bucket. Written in the form `#[async_trait]` expands to, because the
 /// attribute cannot see into a macro's output.
 macro_rules! delegate {
-    ($($op:ident($input:ty) -> $output:ty $(, bucket $check:ident)?;)*) => {$(
+    ($($op:ident($input:ty) -> $output:ty $(, bucket $check:ident)? $(, upload $upload:ident)?;)*) => {$(
         fn $op<'a, 'fut>(
             &'a self,
             req: S3Request<$input>,
@@ -145,6 +166,7 @@ macro_rules! delegate {
         {
             Box::pin(async move {
                 $( self.check_bucket(&req.input.$check).await?; )?
+                $( known_upload_id(&req.input.$upload)?; )?
                 self.fs.$op(req).await.map_err(explained)
             })
         }
@@ -162,10 +184,10 @@ impl S3 for SandboxS3 {
         delete_object(DeleteObjectInput) -> DeleteObjectOutput, bucket bucket;
         delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput, bucket bucket;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput, bucket bucket;
-        upload_part(UploadPartInput) -> UploadPartOutput, bucket bucket;
-        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput, bucket bucket;
-        list_parts(ListPartsInput) -> ListPartsOutput, bucket bucket;
-        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, bucket bucket;
+        upload_part(UploadPartInput) -> UploadPartOutput, bucket bucket, upload upload_id;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput, bucket bucket, upload upload_id;
+        list_parts(ListPartsInput) -> ListPartsOutput, bucket bucket, upload upload_id;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, bucket bucket, upload upload_id;
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
@@ -219,6 +241,7 @@ impl S3 for SandboxS3 {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.check_bucket(&bucket).await?;
+        known_upload_id(&req.input.upload_id)?;
         let resp = self.fs.complete_multipart_upload(req).await.map_err(explained)?;
         self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:CompleteMultipartUpload").await;
         Ok(resp)
