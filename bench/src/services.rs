@@ -110,20 +110,31 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let send_rate = rate(opt.ops, started);
     sends.into_iter().collect::<Result<Vec<_>, _>>().context("a send failed")?;
 
+    // Timed to the last delete: workers still long-polling an empty queue then do not count.
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let finished = Arc::new(std::sync::Mutex::new(None));
     let workers = (0..opt.concurrency).map(|_| {
-        let (sqs, url, done, total) = (sqs.clone(), queue_url.clone(), done.clone(), opt.ops);
+        let (sqs, url, done, total, finished) =
+            (sqs.clone(), queue_url.clone(), done.clone(), opt.ops, finished.clone());
         tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < total {
-                let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
                 for message in out.messages() {
                     sqs.delete_message()
                         .queue_url(&url)
                         .receipt_handle(message.receipt_handle().unwrap_or_default())
                         .send()
                         .await?;
-                    done.fetch_add(1, Ordering::SeqCst);
+                    if done.fetch_add(1, Ordering::SeqCst) + 1 == total {
+                        *finished.lock().unwrap_or_else(|e| e.into_inner()) = Some(started.elapsed());
+                    }
                 }
             }
             Ok::<(), anyhow::Error>(())
@@ -132,7 +143,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     for worker in futures::future::join_all(workers).await {
         worker.context("a worker panicked")??;
     }
-    let receive_rate = rate(opt.ops, started);
+    let elapsed = finished.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| started.elapsed());
+    let receive_rate = opt.ops as f64 / elapsed.as_secs_f64();
 
     println!(
         "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"

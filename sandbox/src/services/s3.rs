@@ -130,7 +130,8 @@ impl SandboxS3 {
                 format!("The specified bucket is not valid: {bucket:?}. {BUCKET_NAME_RULE}."),
             ));
         }
-        match tokio::fs::metadata(self.root.join(bucket)).await {
+        // A stat of a local directory is quicker than the thread hand-off of `tokio::fs`.
+        match std::fs::metadata(self.root.join(bucket)) {
             Ok(meta) if meta.is_dir() => Ok(()),
             _ => Err(no_such_bucket(bucket)),
         }
@@ -138,7 +139,7 @@ impl SandboxS3 {
 
     /// Emits the event for a new object, in the background: S3 answers the write first.
     async fn created(&self, bucket: String, key: String, etag: Option<&ETag>, event_name: &'static str) {
-        let size = tokio::fs::metadata(self.root.join(&bucket).join(&key)).await.map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(self.root.join(&bucket).join(&key)).map(|m| m.len()).unwrap_or(0);
         let object = CreatedObject {
             bucket,
             key,
