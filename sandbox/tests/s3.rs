@@ -349,7 +349,8 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
     assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, b"still here");
     // The seed runs once: a deleted sample object stays deleted.
     let gone = s3.head_object().bucket(SEED_BUCKET).key("Optimization_result.geojson").send().await;
-    assert!(gone.is_err(), "a deleted seed object is not seeded again");
+    let gone = gone.expect_err("a deleted seed object is not seeded again");
+    assert!(gone.as_service_error().is_some_and(|e| e.is_not_found()), "{gone:?}");
 }
 
 #[tokio::test]
