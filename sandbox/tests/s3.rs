@@ -82,6 +82,13 @@ fn code_and_message<E: ProvideErrorMetadata>(err: E) -> (String, String) {
     (err.code().unwrap_or("(none)").to_owned(), err.message().unwrap_or_default().to_owned())
 }
 
+/// Sends an S3 request: nothing on success, else the error's code and message.
+macro_rules! outcome {
+    ($request:expr) => {
+        $request.send().await.map(drop).map_err(|e| code_and_message(e.into_service_error()))
+    };
+}
+
 #[tokio::test]
 async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_created() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -89,89 +96,34 @@ async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_cre
     let s3 = client(&sandbox);
     let missing = "no-such-bucket";
     let mut answers = vec![
-        (
-            "PutObject",
-            s3.put_object()
-                .bucket(missing)
-                .key("k")
-                .body(ByteStream::from_static(b"x"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "GetObject",
-            s3.get_object()
-                .bucket(missing)
-                .key("k")
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "ListObjects",
-            s3.list_objects()
-                .bucket(missing)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "ListObjectsV2",
-            s3.list_objects_v2()
-                .bucket(missing)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "CreateMultipartUpload",
-            s3.create_multipart_upload()
-                .bucket(missing)
-                .key("k")
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
+        ("PutObject", outcome!(s3.put_object().bucket(missing).key("k").body(ByteStream::from_static(b"x")))),
+        ("GetObject", outcome!(s3.get_object().bucket(missing).key("k"))),
+        ("ListObjects", outcome!(s3.list_objects().bucket(missing))),
+        ("ListObjectsV2", outcome!(s3.list_objects_v2().bucket(missing))),
+        ("CreateMultipartUpload", outcome!(s3.create_multipart_upload().bucket(missing).key("k"))),
         (
             "UploadPart",
-            s3.upload_part()
-                .bucket(missing)
-                .key("k")
-                .upload_id("u")
-                .part_number(1)
-                .body(ByteStream::from_static(b"x"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(
+                s3.upload_part()
+                    .bucket(missing)
+                    .key("k")
+                    .upload_id("u")
+                    .part_number(1)
+                    .body(ByteStream::from_static(b"x"))
+            ),
         ),
         (
             "CopyObject to",
-            s3.copy_object()
-                .bucket(missing)
-                .key("k")
-                .copy_source(format!("{SEED_BUCKET}/Optimization_result.geojson"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(
+                s3.copy_object()
+                    .bucket(missing)
+                    .key("k")
+                    .copy_source(format!("{SEED_BUCKET}/Optimization_result.geojson"))
+            ),
         ),
         (
             "CopyObject from",
-            s3.copy_object()
-                .bucket(SEED_BUCKET)
-                .key("copy")
-                .copy_source(format!("{missing}/k"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(s3.copy_object().bucket(SEED_BUCKET).key("copy").copy_source(format!("{missing}/k"))),
         ),
     ];
     for (operation, answer) in answers.drain(..) {
