@@ -355,3 +355,25 @@ async fn health_check_identifies_the_sandbox() {
     let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
     assert_eq!(json["service"], sandbox::HEALTH_SERVICE_NAME);
 }
+
+#[tokio::test]
+async fn ranged_and_whole_reads_return_exactly_the_bytes_asked_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    // Larger than one read of the sandbox (1 MiB), and not a multiple of it.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: usize| (i * 7 % 253) as u8).collect();
+    s3.put_object().bucket(SEED_BUCKET).key("ranges.bin").body(bytes.clone().into()).send().await.expect("put");
+    assert_eq!(get_bytes(&s3, SEED_BUCKET, "ranges.bin").await, bytes);
+    for (range, expected) in [
+        ("bytes=0-0", &bytes[..1]),
+        ("bytes=100-199", &bytes[100..200]),
+        ("bytes=1048570-2097160", &bytes[1_048_570..=2_097_160]),
+        ("bytes=3145700-", &bytes[3_145_700..]),
+        ("bytes=-10", &bytes[bytes.len() - 10..]),
+    ] {
+        let got = s3.get_object().bucket(SEED_BUCKET).key("ranges.bin").range(range).send().await.expect(range);
+        let body = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(body.as_ref(), expected, "{range}");
+    }
+}
