@@ -2,7 +2,9 @@
 # Benchmarks of the publish/subscribe pipeline (figures, not tests; nothing here fails on timing),
 # all against one standalone release sandbox on loopback:
 #   1. upload→downloaded latency, p50/p99 over COUNT (200) small files, subscriber running;
-#   2. BURST (1000) × 1 KiB: files per second until all are on disk;
+#   2. BURST (1000) × 1 KiB: files per second until all are on disk (subscriber --concurrency 16),
+#      then the same against ministack wired by `setup` (S3 → SNS → SQS) when bench/services.sh
+#      has installed it into .bench-venv;
 #   3. a SIZE_MIB (1024) MiB file through `uploader` then `subscriber`: MiB/s and peak RSS, beside
 #      boto3 with the seed's TransferConfig(use_threads=False) and `aws s3 cp`, each way.
 # Usage: bash bench/pipeline.sh        SIZE_MIB=256 COUNT=50 BURST=200 bash bench/pipeline.sh
@@ -12,7 +14,7 @@ cd "$repo"
 size_mib="${SIZE_MIB:-1024}"
 release="$repo/target/release"
 
-cargo build --release --quiet -p sandbox -p subscriber -p uploader -p bench
+cargo build --release --quiet -p sandbox -p subscriber -p uploader -p bench -p setup
 bash scripts/python-env >/dev/null
 venv="$repo/.venv/bin"
 
@@ -28,13 +30,34 @@ for _ in $(seq 300); do [[ -s "$work/data/.sandbox.url" ]] && break; sleep 0.02;
 url="$(<"$work/data/.sandbox.url")"
 client=(env -i PATH="$PATH" HOME="$work/home" SOS_SANDBOX_URL="$url" SOS_CACHE_DIR="$work/cache")
 
-echo "== latency and throughput (subscriber --concurrency 8)"
-"${client[@]}" "$release/subscriber" --download-dir "$work/dl" --concurrency 8 >"$work/subscriber.log" 2>&1 &
+echo "== latency and throughput: the sandbox (subscriber --concurrency 16)"
+"${client[@]}" "$release/subscriber" --download-dir "$work/dl" --concurrency 16 >"$work/subscriber.log" 2>&1 &
 sub=$!
 pids+=($sub)
 "${client[@]}" "$release/sos-pipeline-bench" --endpoint-url "$url" --download-dir "$work/dl" \
     --count "${COUNT:-200}" --burst "${BURST:-1000}"
 kill -TERM "$sub"; wait "$sub" || true
+
+if [[ -x "$repo/.bench-venv/bin/ministack" ]]; then
+    echo "== the same against ministack, wired by setup (S3 → SNS → SQS)"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$work/ministack"
+    (cd "$work/ministack" && GATEWAY_PORT="$port" exec "$repo/.bench-venv/bin/ministack") >"$work/ministack.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+    ms=(env -i PATH="$PATH" HOME="$work/home" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1)
+    (cd "$work/ministack" && "${ms[@]}" "$release/setup" --endpoint-url "http://127.0.0.1:$port" --bucket sos-bench \
+        --env-file .env >/dev/null)
+    (cd "$work/ministack" && exec "${ms[@]}" "$release/subscriber" --download-dir "$work/dl-ms" --concurrency 16) \
+        >"$work/subscriber-ms.log" 2>&1 &
+    sub=$!
+    pids+=($sub)
+    (cd "$work/ministack" && "${ms[@]}" "$release/sos-pipeline-bench" --download-dir "$work/dl-ms" \
+        --count "${COUNT:-200}" --burst "${BURST:-1000}")
+    kill -TERM "$sub"; wait "$sub" || true
+else
+    echo "(ministack not installed: run bench/services.sh once to compare the pipeline with it)"
+fi
 
 echo "== ${size_mib} MiB through the pipeline"
 head -c "$((size_mib * 1048576))" /dev/urandom >"$work/big.bin"
