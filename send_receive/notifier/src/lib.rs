@@ -205,6 +205,7 @@ pub async fn handle(event: S3Event, sns: &aws_sdk_sns::Client, topic_arn: &str) 
             key: data.key.clone(),
             source,
         })?;
+        // ANCHOR: publish
         let result = sns
             .publish()
             .topic_arn(topic_arn)
@@ -214,6 +215,7 @@ pub async fn handle(event: S3Event, sns: &aws_sdk_sns::Client, topic_arn: &str) 
             .message_attributes("key", string_attribute(&data.key))
             .send()
             .await;
+        // ANCHOR_END: publish
         match result {
             Ok(response) => {
                 let message_id = response.message_id().unwrap_or_default().to_owned();
