@@ -111,3 +111,35 @@ async fn the_standalone_crate_lists_reads_downloads_uploads_and_receives_with_on
         stdout.lines().find(|l| l.starts_with("Message: ")).unwrap_or_else(|| panic!("{}", describe(&output)));
     assert!(message.contains(UPLOAD_KEY), "the message announces the upload: {message}");
 }
+
+// ANCHOR: sandbox-in-a-test
+/// The pattern the book's sandbox chapter shows: a sandbox inside a test, on a free port, with
+/// its data in a temp dir that is deleted after the test; an SDK client pointed at it.
+#[tokio::test]
+async fn a_sandbox_inside_a_test() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox starts");
+
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(sandbox::REGION)) // us-east-1
+        .endpoint_url(sandbox.url()) // http://127.0.0.1:<free port>
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "sandbox"))
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+
+    // The seeded bucket is there; what the test writes, it reads back.
+    s3.put_object()
+        .bucket(SEED_BUCKET)
+        .key("tests/hello.txt")
+        .body(b"hello".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    let object = s3.get_object().bucket(SEED_BUCKET).key("tests/hello.txt").send().await.expect("get");
+    assert_eq!(object.body.collect().await.expect("body").into_bytes().as_ref(), b"hello");
+
+    sandbox.shutdown().await; // or just drop it
+}
+// ANCHOR_END: sandbox-in-a-test
