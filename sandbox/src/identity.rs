@@ -3,17 +3,19 @@
 //!
 //! Every request to every service is authenticated here: the access key id of its signature
 //! names a long-term key or a session; a session's `x-amz-security-token` must match and it must
-//! not have expired. Sessions are kept in `<data dir>/.sandbox.sessions.json` (mode 0600) so that
+//! not have expired. Sessions are kept in the durable store (`state`, mode 0600) so that
 //! credentials a program cached stay valid across restarts of the sandbox, as they do on AWS.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ACCOUNT_ID;
+use crate::aws::{now_secs, random_token, random_upper};
+use crate::state::{Store, StoreError};
 
 /// The long-term key of the sandbox's user (the LocalStack convention). With `require_mfa` it
 /// may call only STS, like an SMCE user before entering an MFA code.
@@ -32,7 +34,9 @@ pub const MFA_SERIAL: &str = "arn:aws:iam::000000000000:mfa/sandbox";
 /// The seeded role, whose trust policy requires MFA.
 pub const ROLE_ARN: &str = "arn:aws:iam::000000000000:role/sos-data";
 
-const SESSIONS_FILE: &str = ".sandbox.sessions.json";
+/// Where versions before the durable store kept sessions; imported once, then removed.
+const LEGACY_SESSIONS_FILE: &str = ".sandbox.sessions.json";
+const SESSION_RECORD: &str = "session";
 
 /// Why a caller was refused; each maps to the AWS error code a client expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,27 +114,24 @@ pub struct Identities {
     /// Whether every call but STS needs MFA-authenticated credentials.
     pub require_mfa: bool,
     sessions: Mutex<HashMap<String, Session>>,
-    store: PathBuf,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+    store: Arc<Store>,
 }
 
 impl Identities {
-    /// Loads the sessions kept in `data_dir` (dropping expired ones).
-    pub fn load(data_dir: &Path, require_mfa: bool) -> Self {
-        let store = data_dir.join(SESSIONS_FILE);
+    /// Loads the sessions kept in `store` (dropping expired ones), importing those an older
+    /// version kept in `<data dir>/.sandbox.sessions.json`.
+    pub(crate) fn load(store: Arc<Store>, data_dir: &Path, require_mfa: bool) -> Result<Self, StoreError> {
+        let legacy = data_dir.join(LEGACY_SESSIONS_FILE);
+        if let Ok(bytes) = std::fs::read(&legacy) {
+            let old: Vec<Session> = serde_json::from_slice(&bytes).unwrap_or_default();
+            store.write(|w| old.iter().try_for_each(|s| w.put(SESSION_RECORD, &s.access_key_id, s)))?;
+            std::fs::remove_file(&legacy)?;
+        }
         let now = now_secs();
-        let sessions: HashMap<String, Session> = std::fs::read(&store)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Vec<Session>>(&bytes).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| s.expires_at > now)
-            .map(|s| (s.access_key_id.clone(), s))
-            .collect();
-        Self { require_mfa, sessions: Mutex::new(sessions), store }
+        let (live, expired): (Vec<_>, Vec<_>) =
+            store.records::<Session>(SESSION_RECORD)?.into_iter().partition(|(_, s)| s.expires_at > now);
+        store.write(|w| expired.iter().try_for_each(|(key, _)| w.delete(SESSION_RECORD, key)))?;
+        Ok(Self { require_mfa, sessions: Mutex::new(live.into_iter().collect()), store })
     }
 
     /// The secret for `access_key_id`, to check a signature with.
@@ -192,7 +193,14 @@ impl Identities {
     }
 
     /// Issues session credentials for `arn`, valid for `duration`, and keeps them.
-    pub fn issue(&self, arn: &str, user_id: &str, duration: Duration, mfa: bool, exempt: bool) -> Session {
+    pub fn issue(
+        &self,
+        arn: &str,
+        user_id: &str,
+        duration: Duration,
+        mfa: bool,
+        exempt: bool,
+    ) -> Result<Session, StoreError> {
         let session = Session {
             access_key_id: format!("ASIA{}", random_upper(16)),
             secret_access_key: random_token(40),
@@ -207,43 +215,18 @@ impl Identities {
         };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_secs();
-        sessions.retain(|_, s| s.expires_at > now);
+        let expired: Vec<String> =
+            sessions.values().filter(|s| s.expires_at <= now).map(|s| s.access_key_id.clone()).collect();
+        self.store.write(|w| {
+            expired.iter().try_for_each(|key| w.delete(SESSION_RECORD, key))?;
+            w.put(SESSION_RECORD, &session.access_key_id, &session)
+        })?;
+        for key in &expired {
+            sessions.remove(key);
+        }
         sessions.insert(session.access_key_id.clone(), session.clone());
-        self.persist(&sessions);
-        session
+        Ok(session)
     }
-
-    fn persist(&self, sessions: &HashMap<String, Session>) {
-        let list: Vec<&Session> = sessions.values().collect();
-        let Ok(json) = serde_json::to_vec(&list) else { return };
-        if let Err(err) = crate::write_private_file(&self.store, &json) {
-            tracing::warn!(%err, "could not keep the STS sessions; they will not survive a restart");
-        }
-    }
-}
-
-/// `n` random characters of `A-Z2-7`, the alphabet of AWS access key ids.
-fn random_upper(n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    random_bytes(n).into_iter().map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).collect()
-}
-
-/// `n` random characters of the base64 alphabet, for secrets and tokens.
-fn random_token(n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    random_bytes(n).into_iter().map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).collect()
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut out = vec![0u8; n];
-    if getrandom::fill(&mut out).is_err() {
-        // No OS randomness: fall back to the clock, which is unique enough for a local sandbox.
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = (seed.rotate_left(i as u32 % 128) as u8) ^ (i as u8).wrapping_mul(31);
-        }
-    }
-    out
 }
 
 /// The ARN of a session of `role_arn` named `session_name`.

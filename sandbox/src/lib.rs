@@ -1,18 +1,32 @@
-//! A local stand-in for the AWS services the SOS examples use, served on one port.
+//! A local stand-in for the AWS services the SOS examples use — S3, STS, SQS and SNS, with S3
+//! event notifications and the pipeline's Lambda function run in-process — served on one port.
 //!
 //! The sandbox lets anyone run the examples and the tests with no AWS account. It listens on one
-//! address (by default `127.0.0.1:4566`, the LocalStack convention) and routes each request to a
-//! service: `GET /_sandbox/health` answers JSON for discovery, and everything else is S3. The S3
-//! wire protocol and the SigV4 signature check come from the [`s3s`] crate; objects live on disk
-//! under a data directory through [`s3s_fs`], which writes each object to a temp file and renames
-//! it, so a crash never leaves half an object under its real key. Later services (STS, SQS, SNS)
-//! plug into the same router by the service named in the SigV4 credential scope or by the
-//! `X-Amz-Target` header, so every service shares one port and one set of credentials.
+//! address (by default `127.0.0.1:4566`, the LocalStack convention). It reads as layers whose
+//! imports point one way:
 //!
-//! The sandbox runs embedded ([`Sandbox::start`] inside the caller's tokio runtime, on an ephemeral
-//! or given port) or standalone (`cargo run -p sandbox`). Either way it seeds its data directory
-//! on first start with the bucket `snow-observing-systems` and the sample files of the
-//! repository's `data/` folder.
+//! - `http`: the one request pipeline. Route (`GET /_sandbox/health`; `X-Amz-Target` or the
+//!   SigV4 credential scope; everything else is S3) → the gate (signature, caller, MFA policy:
+//!   one implementation for every service) → the service → the answer, errors included, in the
+//!   service's own wire format ([`error::AwsError`] rendered as S3 XML, query XML or JSON 1.0).
+//! - `services`: S3 (the [`s3s`] protocol over [`s3s_fs`] storage, plus S3's own answers), STS,
+//!   SQS and SNS; each decodes its own inputs into typed structs and encodes its own replies.
+//!   `notify` (S3 events → queues, topics, the notifier) and `seed` sit beside them.
+//! - `state`: the durable store (SQLite) of sessions, queues, messages, topics, subscriptions and
+//!   notification settings.
+//!
+//! **What persists.** Everything the sandbox acknowledged survives the sandbox process being
+//! killed at any moment and restarted on the same data directory: objects (written to a temp
+//! file and renamed into place by s3s-fs), STS sessions, queues with their messages (receive
+//! counts and visibility deadlines included), topics, subscriptions and bucket notification
+//! settings. A power loss of the machine may lose the last moments unless the sandbox runs with
+//! [`state::Durability::Fsync`] (`sandbox --fsync`). The seed — the bucket `snow-observing-systems`
+//! with the sample files of the repository's `data/` folder, the topic, the queue with its
+//! dead-letter queue, and the notification wiring — is applied once per data directory;
+//! `reset` starts again from it.
+//!
+//! The sandbox runs embedded ([`Sandbox::start`] inside the caller's tokio runtime, on an
+//! ephemeral or given port) or standalone (`cargo run -p sandbox`).
 //!
 //! **One server per data directory.** A process that serves a data directory holds an exclusive
 //! lock on `<data dir>/.sandbox.lock` and writes its URL to `<data dir>/.sandbox.url`. A second
@@ -21,22 +35,21 @@
 //! examples do so when that server is standalone, and otherwise wait for the directory to be
 //! free). The lock is released by the operating system when the holder exits, however it exits.
 
+pub mod aws;
+pub mod error;
+mod http;
 pub mod identity;
 pub mod mfa;
 pub mod notify;
-mod query;
-mod router;
-mod s3;
 mod seed;
-pub mod sigv4;
-pub mod sns;
-pub mod sqs;
-pub mod sts;
+pub mod services;
+pub mod state;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -99,6 +112,17 @@ pub enum Error {
     /// The MFA secret is not usable.
     #[error(transparent)]
     MfaSecret(#[from] mfa::BadSecret),
+    /// The durable store could not be opened or read.
+    #[error("cannot open the sandbox's state in {}: {source}", path.display())]
+    State {
+        /// The data directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: state::StoreError,
+    },
+    /// The seed could not be applied.
+    #[error("cannot seed the sandbox: {0}")]
+    Seed(error::AwsError),
     /// The S3 storage layer refused to start.
     #[error("cannot open the S3 store in {}: {message}", path.display())]
     Store {
@@ -126,6 +150,8 @@ pub struct SandboxOptions {
     pub seed: bool,
     /// Delete everything in the data directory first (then seed again if `seed` is set).
     pub reset: bool,
+    /// How hard the durable store tries to reach the disk before the sandbox answers.
+    pub durability: state::Durability,
     /// Every call but STS needs credentials obtained with an MFA code (the application key
     /// [`identity::APP_ACCESS_KEY_ID`] is exempt), as on accounts such as NASA SMCE.
     pub require_mfa: bool,
@@ -148,6 +174,7 @@ impl SandboxOptions {
             data_dir: data_dir.into(),
             seed: true,
             reset: false,
+            durability: state::Durability::Process,
             require_mfa: false,
             mfa_secret: None,
             min_session_seconds: 900,
@@ -164,6 +191,7 @@ impl Default for SandboxOptions {
             data_dir: default_data_dir(),
             seed: true,
             reset: false,
+            durability: state::Durability::Process,
             require_mfa: false,
             mfa_secret: None,
             min_session_seconds: 900,
@@ -191,6 +219,12 @@ pub fn serving_url(data_dir: &Path) -> Option<String> {
     }
 }
 
+/// Whether `data_dir` holds data a sandbox wrote (objects, queues, sessions): what `--no-seed`
+/// would serve as it is.
+pub fn holds_data(data_dir: &Path) -> bool {
+    seed::holds_data(data_dir)
+}
+
 /// A running sandbox. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -214,37 +248,63 @@ impl Sandbox {
         if options.reset {
             seed::reset(&data_dir)?;
         }
+        let state_error = |source| Error::State { path: data_dir.clone(), source };
+        let store = Arc::new(state::Store::open(&data_dir, options.durability).map_err(state_error)?);
+        let fs = s3s_fs::FileSystem::new(&data_dir)
+            .map_err(|err| Error::Store { path: data_dir.clone(), message: format!("{err:?}") })?;
         if options.seed {
-            seed::seed_if_new(&data_dir)?;
+            seed::seed_objects(&data_dir, &fs).await?;
         }
 
         let listener =
             TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
         let url = format!("http://{addr}");
-        let sqs = std::sync::Arc::new(sqs::Sqs::default());
-        let sns = std::sync::Arc::new(sns::Sns::new(sqs.clone(), &url));
-        let notifications =
-            std::sync::Arc::new(notify::Notifications::new(sqs.clone(), sns.clone(), &url, sns::topic_arn(SEED_TOPIC)));
+        let identities =
+            Arc::new(identity::Identities::load(store.clone(), &data_dir, options.require_mfa).map_err(state_error)?);
+        let sqs = Arc::new(services::sqs::Sqs::open(store.clone()).map_err(state_error)?);
+        let sns = Arc::new(services::sns::Sns::open(store.clone(), sqs.clone(), &url).map_err(state_error)?);
+        let notifications = Arc::new(
+            notify::Notifications::open(store.clone(), sqs.clone(), sns.clone(), &url, aws::topic_arn(SEED_TOPIC))
+                .map_err(state_error)?,
+        );
         if options.seed {
-            seed::seed_messaging(&sqs, &sns, &url);
-            seed::seed_notifications(&notifications);
+            seed::seed_messaging(&store, &sqs, &sns, &notifications, &url).map_err(Error::Seed)?;
         }
         let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
-        let settings = router::RouterSettings {
-            standalone: options.standalone,
-            require_mfa: options.require_mfa,
-            mfa,
-            min_session_seconds: options.min_session_seconds,
-            sqs: sqs.clone(),
-            sns: sns.clone(),
-            notifications,
+        let gate = http::gate::Gate::new(identities.clone());
+        let mut s3 =
+            s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(fs, data_dir.clone(), notifications));
+        s3.set_auth(http::gate::S3Secrets(gate.clone()));
+        s3.set_access(http::gate::S3Admission(gate.clone()));
+        s3.set_validation(services::s3::AnyBucketName);
+        let health = serde_json::json!({
+            "service": HEALTH_SERVICE_NAME,
+            "version": env!("CARGO_PKG_VERSION"),
+            "region": REGION,
+            "services": ["s3", "sts", "sqs", "sns"],
+            "data_dir": data_dir,
+            "standalone": options.standalone,
+            "require_mfa": options.require_mfa,
+            "mfa_serial": identity::MFA_SERIAL,
+            "pid": std::process::id(),
+        });
+        let router = http::Router {
+            s3: s3.build(),
+            gate,
+            sts: Arc::new(services::sts::Sts::new(
+                identities,
+                mfa,
+                services::sts::Lifetimes { min: options.min_session_seconds },
+            )),
+            sqs,
+            sns,
+            health: health.to_string().into(),
         };
-        let router = router::Router::new(&data_dir, settings)?;
         write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
-        tracing::info!(%url, data_dir = %data_dir.display(), "sandbox is serving");
+        tracing::info!("sandbox serving {url} (data in {})", data_dir.display());
         Ok(Self { url, addr, data_dir, shutdown, server: Some(server), _lock: lock })
     }
 
@@ -302,20 +362,6 @@ fn acquire_lock(data_dir: &Path) -> Result<File, Error> {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file and a rename, readable by the owner only (0600):
-/// for files that hold credentials.
-pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 fn write_url_file(data_dir: &Path, url: &str) -> Result<(), Error> {
     let path = data_dir.join(URL_FILE);
     let tmp = data_dir.join(format!("{URL_FILE}.{}", std::process::id()));
@@ -324,7 +370,7 @@ fn write_url_file(data_dir: &Path, url: &str) -> Result<(), Error> {
     std::fs::rename(&tmp, &path).map_err(Error::io("writing", &path))
 }
 
-async fn serve(listener: TcpListener, router: router::Router, mut shutdown: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, router: http::Router, mut shutdown: watch::Receiver<bool>) {
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -332,7 +378,7 @@ async fn serve(listener: TcpListener, router: router::Router, mut shutdown: watc
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(err) => {
-                    tracing::warn!(%err, "accepting a connection failed");
+                    tracing::warn!("accepting a connection failed: {err}");
                     continue;
                 }
             },
@@ -343,7 +389,7 @@ async fn serve(listener: TcpListener, router: router::Router, mut shutdown: watc
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(err) = conn.await {
-                tracing::debug!(%err, "connection ended with an error");
+                tracing::debug!("a connection ended with an error: {err}");
             }
         });
     }

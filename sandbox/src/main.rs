@@ -10,15 +10,22 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY, MFA_SERIAL, ROLE_ARN};
 use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
+use sandbox::state::Durability;
 use sandbox::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Sandbox, SandboxOptions};
 
-/// A local stand-in for the AWS services of the SOS examples (S3 and STS), on one port.
+/// A local stand-in for the AWS services of the SOS examples — S3, STS, SQS and SNS, with S3 event
+/// notifications and the notifier Lambda run in-process — on one port.
 ///
 /// Credentials: access key `test`, secret `test`, region `us-east-1`; an application key
 /// `sos-app`/`sos-app-secret` that the MFA requirement exempts. A virtual MFA device
 /// (arn:aws:iam::000000000000:mfa/sandbox) answers STS GetSessionToken and AssumeRole; `sandbox
-/// mfa-code` prints its current code. Data persists in the data directory across restarts; only
-/// one process serves a data directory at a time.
+/// mfa-code` prints its current code.
+///
+/// What persists: objects, STS sessions, queues and their messages (receive counts and visibility
+/// included), topics, subscriptions and bucket notification settings are kept in the data
+/// directory. Whatever the sandbox acknowledged survives the process being killed and restarted;
+/// a power loss may lose the last moments unless --fsync. Only one process serves a data
+/// directory at a time.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
@@ -39,9 +46,15 @@ struct Opt {
     #[arg(long)]
     reset: bool,
 
-    /// Start empty: do not create the sample bucket and objects.
+    /// Start empty: do not create the sample bucket, objects, topic and queues (the seed is
+    /// applied once per data directory; a directory that holds data keeps it).
     #[arg(long)]
     no_seed: bool,
+
+    /// Sync every change to the disk before answering, so that it survives a power loss too
+    /// (slower; without it, changes survive a crash of the sandbox process).
+    #[arg(long, env = "SOS_SANDBOX_FSYNC")]
+    fsync: bool,
 
     /// Require MFA: the long-term key `test` may then call only STS; everything else needs
     /// credentials from GetSessionToken with an MFA code (the application key is exempt).
@@ -87,11 +100,19 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    let data_dir = opt.data_dir.unwrap_or_else(sandbox::default_data_dir);
+    if opt.no_seed && !opt.reset && sandbox::holds_data(&data_dir) {
+        eprintln!(
+            "Note: --no-seed keeps {} as it is, and it already holds data; add --reset to start empty.",
+            data_dir.display()
+        );
+    }
     let options = SandboxOptions {
         addr: SocketAddr::new(opt.host, opt.port),
-        data_dir: opt.data_dir.unwrap_or_else(sandbox::default_data_dir),
+        data_dir,
         seed: !opt.no_seed,
         reset: opt.reset,
+        durability: if opt.fsync { Durability::Fsync } else { Durability::Process },
         require_mfa: opt.require_mfa,
         mfa_secret: opt.mfa_secret.clone(),
         min_session_seconds: opt.min_session_seconds,
@@ -112,7 +133,7 @@ async fn main() -> ExitCode {
     println!("To point the aws CLI, boto3 or an SDK at it, paste:");
     println!("  export AWS_ENDPOINT_URL={}", sandbox.url());
     println!("  export AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}");
-    println!("  export AWS_REGION={REGION}");
+    println!("  export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}");
     println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
     println!();
     println!("Virtual MFA device {MFA_SERIAL}: current code `cargo run -p sandbox -- mfa-code`;");

@@ -7,7 +7,7 @@
 //! target runs `notifier`'s handler in-process — the same function the deployed Lambda runs —
 //! with an SNS client pointed at the sandbox itself.
 //!
-//! Configurations live in memory: a restarted sandbox starts from its seed again.
+//! Configurations are kept in the durable store (as S3's XML), so they survive restarts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,9 +15,14 @@ use std::sync::{Arc, Mutex};
 use s3s::dto::{NotificationConfiguration, NotificationConfigurationFilter};
 use serde_json::{Value, json};
 
-use crate::sns::Sns;
-use crate::sqs::Sqs;
+use crate::aws::{arn_name, s3_url_encode, timestamp_ms, uuid};
+use crate::error::AwsError;
+use crate::services::sns::Sns;
+use crate::services::sqs::Sqs;
+use crate::state::{Store, StoreError};
 use crate::{ACCOUNT_ID, REGION};
+
+const NOTIFICATION_RECORD: &str = "s3-notification";
 
 /// The ARN of the sandbox's Lambda stand-in, the `notifier` function.
 pub const NOTIFIER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:sos-notifier";
@@ -41,6 +46,7 @@ pub struct CreatedObject {
 #[derive(Debug)]
 pub struct Notifications {
     configs: Mutex<HashMap<String, NotificationConfiguration>>,
+    store: Arc<Store>,
     sqs: Arc<Sqs>,
     sns: Arc<Sns>,
     lambda: aws_sdk_sns::Client,
@@ -51,7 +57,24 @@ impl Notifications {
     /// Delivery through `sqs` and `sns`; the Lambda stand-in publishes to `lambda_topic` with an
     /// SNS client for `base_url` (signed with the MFA-exempt application key, as a Lambda's role
     /// would be exempt).
-    pub fn new(sqs: Arc<Sqs>, sns: Arc<Sns>, base_url: &str, lambda_topic: String) -> Self {
+    ///
+    /// Loads the configurations `store` holds.
+    pub(crate) fn open(
+        store: Arc<Store>,
+        sqs: Arc<Sqs>,
+        sns: Arc<Sns>,
+        base_url: &str,
+        lambda_topic: String,
+    ) -> Result<Self, StoreError> {
+        let mut configs = HashMap::new();
+        for (bucket, xml) in store.records::<String>(NOTIFICATION_RECORD)? {
+            match from_xml(&xml) {
+                Some(config) => {
+                    configs.insert(bucket, config);
+                }
+                None => tracing::warn!("the stored notification configuration of bucket {bucket} is not valid XML"),
+            }
+        }
         let credentials = aws_credential_types::Credentials::new(
             crate::identity::APP_ACCESS_KEY_ID,
             crate::identity::APP_SECRET_ACCESS_KEY,
@@ -65,13 +88,14 @@ impl Notifications {
             .endpoint_url(base_url)
             .credentials_provider(credentials)
             .build();
-        Self {
-            configs: Mutex::new(HashMap::new()),
+        Ok(Self {
+            configs: Mutex::new(configs),
+            store,
             sqs,
             sns,
             lambda: aws_sdk_sns::Client::from_conf(config),
             lambda_topic,
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NotificationConfiguration>> {
@@ -123,8 +147,20 @@ impl Notifications {
     }
 
     /// Replaces the configuration of `bucket`.
-    pub fn set(&self, bucket: &str, config: NotificationConfiguration) {
-        self.lock().insert(bucket.to_owned(), config);
+    pub fn set(&self, bucket: &str, config: NotificationConfiguration) -> Result<(), AwsError> {
+        let mut configs = self.lock();
+        let xml = to_xml(&config)?;
+        self.store.write(|w| w.put(NOTIFICATION_RECORD, bucket, &xml))?;
+        configs.insert(bucket.to_owned(), config);
+        Ok(())
+    }
+
+    /// Forgets the configuration of a deleted `bucket`.
+    pub fn remove(&self, bucket: &str) -> Result<(), AwsError> {
+        let mut configs = self.lock();
+        self.store.write(|w| w.delete(NOTIFICATION_RECORD, bucket))?;
+        configs.remove(bucket);
+        Ok(())
     }
 
     /// The configuration of `bucket` (empty when none was set).
@@ -143,15 +179,15 @@ impl Notifications {
         // S3 names the configuration in each event; it makes up an id for one that has none.
         let event = |id: &Option<String>| event_json(&object, id.as_deref().unwrap_or("sandbox-generated"));
         for queue in config.queue_configurations.iter().flatten().filter(|q| matching(&q.events, &q.filter)) {
-            let name = queue.queue_arn.rsplit(':').next().unwrap_or_default();
-            if let Err(err) = self.sqs.send(name, event(&queue.id).to_string(), None, 0) {
-                tracing::warn!(queue = name, error = %err.message, "S3 notification not delivered");
+            let name = arn_name(&queue.queue_arn);
+            if let Err(err) = self.sqs.send(name, event(&queue.id).to_string(), Default::default(), 0) {
+                tracing::warn!("S3 could not notify queue {name}: {}", err.message);
             }
         }
         for topic in config.topic_configurations.iter().flatten().filter(|t| matching(&t.events, &t.filter)) {
             let message = event(&topic.id).to_string();
             if let Err(err) = self.sns.publish(&topic.topic_arn, &message, Some("Amazon S3 Notification"), &[]) {
-                tracing::warn!(topic = topic.topic_arn, error = %err.message, "S3 notification not delivered");
+                tracing::warn!("S3 could not notify topic {}: {}", topic.topic_arn, err.message);
             }
         }
         for lambda in config.lambda_function_configurations.iter().flatten().filter(|l| matching(&l.events, &l.filter))
@@ -169,17 +205,17 @@ impl Notifications {
         let event: aws_lambda_events::event::s3::S3Event = match serde_json::from_value(event.clone()) {
             Ok(event) => event,
             Err(err) => {
-                tracing::error!(%err, "the S3 event does not fit aws_lambda_events' S3Event");
+                tracing::error!("the S3 event does not fit aws_lambda_events' S3Event: {err}");
                 return;
             }
         };
         for attempt in 1..=3 {
             match notifier::handle(event.clone(), &self.lambda, &self.lambda_topic).await {
                 Ok(output) => {
-                    tracing::info!(?output, "notifier published");
+                    tracing::info!("the notifier published {} announcement(s)", output.message_ids.len());
                     return;
                 }
-                Err(err) => tracing::warn!(attempt, %err, "notifier failed"),
+                Err(err) => tracing::warn!("the notifier failed (attempt {attempt} of 3): {err}"),
             }
         }
     }
@@ -233,14 +269,23 @@ fn filter_matches(filter: &Option<NotificationConfigurationFilter>, key: &str) -
     })
 }
 
-/// A key as S3 writes it into event notifications: form encoding, space as `+`.
-pub fn encode_key(key: &str) -> String {
-    form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>().replace("%2F", "/")
+/// `config` as S3's XML, the form it is stored in.
+fn to_xml(config: &NotificationConfiguration) -> Result<String, AwsError> {
+    let mut buf = Vec::new();
+    let mut ser = s3s::xml::Serializer::new(&mut buf);
+    s3s::xml::Serialize::serialize(config, &mut ser)
+        .map_err(|err| AwsError::internal(format!("cannot encode the notification configuration: {err:?}")))?;
+    String::from_utf8(buf).map_err(|err| AwsError::internal(err.to_string()))
+}
+
+fn from_xml(xml: &str) -> Option<NotificationConfiguration> {
+    let mut de = s3s::xml::Deserializer::new(xml.as_bytes());
+    <NotificationConfiguration as s3s::xml::Deserialize>::deserialize(&mut de).ok()
 }
 
 /// The event S3 sends for `object` to the destination of configuration `configuration_id`.
 pub fn event_json(object: &CreatedObject, configuration_id: &str) -> Value {
-    let now = crate::query::timestamp_ms();
+    let now = timestamp_ms();
     json!({
         "Records": [{
             "eventVersion": "2.1",
@@ -251,7 +296,7 @@ pub fn event_json(object: &CreatedObject, configuration_id: &str) -> Value {
             "userIdentity": { "principalId": format!("AWS:{ACCOUNT_ID}") },
             "requestParameters": { "sourceIPAddress": "127.0.0.1" },
             "responseElements": {
-                "x-amz-request-id": crate::query::request_id().replace('-', "")[..16].to_uppercase(),
+                "x-amz-request-id": uuid().replace('-', "")[..16].to_uppercase(),
                 "x-amz-id-2": "sandbox",
             },
             "s3": {
@@ -263,7 +308,7 @@ pub fn event_json(object: &CreatedObject, configuration_id: &str) -> Value {
                     "arn": format!("arn:aws:s3:::{}", object.bucket),
                 },
                 "object": {
-                    "key": encode_key(&object.key),
+                    "key": s3_url_encode(&object.key),
                     "size": object.size,
                     "eTag": object.etag,
                     "sequencer": format!("{:016X}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64),
@@ -278,11 +323,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_encoded_as_s3_encodes_them() {
-        assert_eq!(
-            encode_key("Missouri Open Loop sample output/a+b ü.txt"),
-            "Missouri+Open+Loop+sample+output/a%2Bb+%C3%BC.txt"
-        );
+    fn configurations_survive_their_xml_form() {
+        use s3s::dto::{Event, QueueConfiguration};
+        let config = NotificationConfiguration {
+            queue_configurations: Some(vec![QueueConfiguration {
+                events: vec![Event::from("s3:ObjectCreated:*".to_owned())],
+                filter: None,
+                id: Some("to-queue".into()),
+                queue_arn: "arn:aws:sqs:us-east-1:000000000000:q".into(),
+            }]),
+            ..Default::default()
+        };
+        let back = from_xml(&to_xml(&config).expect("xml")).expect("parses");
+        assert_eq!(format!("{back:?}"), format!("{config:?}"));
     }
 
     #[test]

@@ -1,11 +1,22 @@
 //! The sample data a new sandbox starts with, taken from the repository's `data/` folder at
 //! build time, so a sandbox binary seeds the same bytes wherever it runs.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
+use s3s::S3Request;
+use s3s::dto::{LambdaFunctionConfiguration, NotificationConfiguration, PutObjectInput, StreamingBlob};
+use s3s_fs::FileSystem;
+
 use crate::Error;
+use crate::aws::queue_arn;
+use crate::error::AwsError;
+use crate::notify::{NOTIFIER_ARN, Notifications};
+use crate::services::sns::Sns;
+use crate::services::sqs::Sqs;
+use crate::state::Store;
 
 /// The bucket the seed creates; the examples' default bucket.
 pub const SEED_BUCKET: &str = "snow-observing-systems";
@@ -39,61 +50,100 @@ pub const SEED_MAX_RECEIVES: u32 = 5;
 /// template make it).
 pub const SEED_DLQ_RETENTION_SECONDS: u32 = 1_209_600;
 
-/// Creates the seeded topic, queues and subscription (they live in memory, so on every start).
-pub(crate) fn seed_messaging(sqs: &crate::sqs::Sqs, sns: &crate::sns::Sns, url: &str) {
-    let dlq = std::collections::BTreeMap::from([(
-        "MessageRetentionPeriod".to_owned(),
-        SEED_DLQ_RETENTION_SECONDS.to_string(),
-    )]);
-    let policy = serde_json::json!({
-        "deadLetterTargetArn": crate::sqs::queue_arn(SEED_DLQ),
-        "maxReceiveCount": SEED_MAX_RECEIVES.to_string(),
-    });
-    let main = std::collections::BTreeMap::from([("RedrivePolicy".to_owned(), policy.to_string())]);
-    for (name, attributes) in [(SEED_DLQ, &dlq), (SEED_QUEUE, &main)] {
-        if let Err(err) = sqs.create_queue(url, name, attributes) {
-            tracing::warn!(queue = name, error = %err.message, "could not create a seeded queue");
-        }
-    }
-    let subscribed = sns
-        .create_topic(SEED_TOPIC)
-        .and_then(|topic| sns.subscribe(&topic, "sqs", &crate::sqs::queue_arn(SEED_QUEUE), false));
-    if let Err(err) = subscribed {
-        tracing::warn!(topic = SEED_TOPIC, error = %err.message, "could not seed the topic");
+/// The content type S3 would have been told for a seeded file, by its extension.
+fn content_type(key: &str) -> &'static str {
+    match key.rsplit('.').next().unwrap_or_default() {
+        "geojson" => "application/geo+json",
+        "json" => "application/json",
+        "csv" => "text/csv",
+        "txt" => "text/plain",
+        _ => "application/octet-stream",
     }
 }
 
-/// Wires the seeded bucket's `ObjectCreated` events to the notifier, as in the seed's Figure 1.
-pub(crate) fn seed_notifications(notifications: &crate::notify::Notifications) {
-    use s3s::dto::{LambdaFunctionConfiguration, NotificationConfiguration};
-    let lambda = LambdaFunctionConfiguration {
-        events: vec![s3s::dto::Event::from("s3:ObjectCreated:*".to_owned())],
-        filter: None,
-        id: Some("sos-notifier".to_owned()),
-        lambda_function_arn: crate::notify::NOTIFIER_ARN.to_owned(),
-    };
-    notifications.set(
-        SEED_BUCKET,
-        NotificationConfiguration { lambda_function_configurations: Some(vec![lambda]), ..Default::default() },
-    );
-}
-
-/// Marks a data directory as seeded, so a user who deletes a sample object does not get it back
-/// on the next start.
+/// Marks a data directory whose objects were seeded, so a user who deletes a sample object does
+/// not get it back on the next start.
 const SEEDED_MARKER: &str = ".sandbox.seeded";
+/// The store's marker for the seeded topic, queues, subscription and notification settings.
+const MESSAGING_SEEDED: &str = "messaging-seeded";
 
-/// Seeds `data_dir` unless it was seeded before.
-pub(crate) fn seed_if_new(data_dir: &Path) -> Result<(), Error> {
+/// Whether `data_dir` holds anything a sandbox wrote (objects, queues, sessions).
+pub(crate) fn holds_data(data_dir: &Path) -> bool {
+    data_dir.join(SEEDED_MARKER).exists() || data_dir.join(crate::state::DB_FILE).exists()
+}
+
+/// Seeds the sample objects unless `data_dir` was seeded before. They are written through the S3
+/// store itself, so they carry a content type and checksums like any uploaded object.
+pub(crate) async fn seed_objects(data_dir: &Path, fs: &FileSystem) -> Result<(), Error> {
     let marker = data_dir.join(SEEDED_MARKER);
     if marker.exists() {
         return Ok(());
     }
     let bucket = data_dir.join(SEED_BUCKET);
+    std::fs::create_dir_all(&bucket).map_err(Error::io("creating", &bucket))?;
     for (key, bytes) in SEED_OBJECTS {
-        write_atomically(&bucket.join(key), bytes)?;
+        let mut input = PutObjectInput::builder();
+        input.set_bucket(SEED_BUCKET.to_owned());
+        input.set_key((*key).to_owned());
+        input.set_content_length(i64::try_from(bytes.len()).ok());
+        input.set_content_type(Some(content_type(key).to_owned()));
+        input.set_body(Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from_static(bytes)))));
+        let input = input.build().map_err(|err| seed_error(data_dir, format!("{err:?}")))?;
+        let request = S3Request {
+            input,
+            method: http::Method::PUT,
+            uri: http::Uri::from_static("/"),
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: None,
+            region: None,
+            service: None,
+            trailing_headers: None,
+        };
+        s3s::S3::put_object(fs, request).await.map_err(|err| seed_error(data_dir, format!("{err}")))?;
     }
     write_atomically(&marker, b"seeded\n")?;
-    tracing::info!(bucket = SEED_BUCKET, objects = SEED_OBJECTS.len(), "seeded the sandbox");
+    tracing::info!("seeded bucket {SEED_BUCKET} with {} sample objects", SEED_OBJECTS.len());
+    Ok(())
+}
+
+fn seed_error(data_dir: &Path, message: String) -> Error {
+    Error::Store { path: data_dir.to_path_buf(), message: format!("seeding the sample objects: {message}") }
+}
+
+/// Creates the seeded topic, queues and subscription, and wires the seeded bucket's
+/// `ObjectCreated` events to the notifier (as in the seed's Figure 1) — once per data directory,
+/// since all of it is kept in the store.
+pub(crate) fn seed_messaging(
+    store: &Store,
+    sqs: &Sqs,
+    sns: &Sns,
+    notifications: &Notifications,
+    url: &str,
+) -> Result<(), AwsError> {
+    if store.meta(MESSAGING_SEEDED)?.is_some() {
+        return Ok(());
+    }
+    let dlq = BTreeMap::from([("MessageRetentionPeriod".to_owned(), SEED_DLQ_RETENTION_SECONDS.to_string())]);
+    let policy = serde_json::json!({
+        "deadLetterTargetArn": queue_arn(SEED_DLQ),
+        "maxReceiveCount": SEED_MAX_RECEIVES.to_string(),
+    });
+    let main = BTreeMap::from([("RedrivePolicy".to_owned(), policy.to_string())]);
+    sqs.create_queue(url, SEED_DLQ, &dlq)?;
+    sqs.create_queue(url, SEED_QUEUE, &main)?;
+    let topic = sns.create_topic(SEED_TOPIC, &BTreeMap::new())?;
+    sns.subscribe(&topic, "sqs", &queue_arn(SEED_QUEUE), false)?;
+    let lambda = LambdaFunctionConfiguration {
+        events: vec![s3s::dto::Event::from("s3:ObjectCreated:*".to_owned())],
+        filter: None,
+        id: Some("sos-notifier".to_owned()),
+        lambda_function_arn: NOTIFIER_ARN.to_owned(),
+    };
+    let config = NotificationConfiguration { lambda_function_configurations: Some(vec![lambda]), ..Default::default() };
+    notifications.set(SEED_BUCKET, config)?;
+    store.set_meta(MESSAGING_SEEDED, "1")?;
+    tracing::info!("seeded topic {SEED_TOPIC}, queue {SEED_QUEUE} and its dead-letter queue {SEED_DLQ}");
     Ok(())
 }
 

@@ -154,3 +154,8 @@ fn boto3_runs_the_seeds_mfa_flow_against_an_mfa_required_sandbox() {
 fn boto3_runs_the_seeds_subscriber_logic_on_the_pipeline() {
     run_python_against_sandbox("tests/interop/pubsub_boto3.py", &[], &[]);
 }
+
+#[test]
+fn boto3_mistakes_get_aws_codes_and_sqs_digests_match_moto() {
+    run_python_against_sandbox("tests/interop/mistakes_boto3.py", &[], &[]);
+}

@@ -2,6 +2,7 @@
 
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use sandbox::{SEED_BUCKET, SEED_OBJECTS, Sandbox, SandboxOptions};
@@ -73,6 +74,177 @@ async fn missing_bucket_and_key_have_their_aws_error_codes() {
 
     let err = s3.get_object().bucket(SEED_BUCKET).key("no/such/key").send().await.expect_err("no key");
     assert!(err.as_service_error().is_some_and(|e| e.is_no_such_key()), "{err:?}");
+    assert_eq!(err.into_service_error().meta().message(), Some("The specified key does not exist."));
+}
+
+/// The code and message of an S3 error.
+fn code_and_message<E: ProvideErrorMetadata>(err: E) -> (String, String) {
+    (err.code().unwrap_or("(none)").to_owned(), err.message().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    let missing = "no-such-bucket";
+    let mut answers = vec![
+        (
+            "PutObject",
+            s3.put_object()
+                .bucket(missing)
+                .key("k")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "GetObject",
+            s3.get_object()
+                .bucket(missing)
+                .key("k")
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "ListObjects",
+            s3.list_objects()
+                .bucket(missing)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "ListObjectsV2",
+            s3.list_objects_v2()
+                .bucket(missing)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "CreateMultipartUpload",
+            s3.create_multipart_upload()
+                .bucket(missing)
+                .key("k")
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "UploadPart",
+            s3.upload_part()
+                .bucket(missing)
+                .key("k")
+                .upload_id("u")
+                .part_number(1)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "CopyObject to",
+            s3.copy_object()
+                .bucket(missing)
+                .key("k")
+                .copy_source(format!("{SEED_BUCKET}/Optimization_result.geojson"))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+        (
+            "CopyObject from",
+            s3.copy_object()
+                .bucket(SEED_BUCKET)
+                .key("copy")
+                .copy_source(format!("{missing}/k"))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| code_and_message(e.into_service_error())),
+        ),
+    ];
+    for (operation, answer) in answers.drain(..) {
+        let (code, message) = answer.expect_err(operation);
+        assert_eq!(code, "NoSuchBucket", "{operation}");
+        assert!(message.contains("bucket does not exist"), "{operation}: {message}");
+    }
+    // HeadObject has no body, so only the status says it: 404.
+    let err = s3.head_object().bucket(missing).key("k").send().await.expect_err("HeadObject");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    let names: Vec<String> = s3
+        .list_buckets()
+        .send()
+        .await
+        .expect("list")
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect();
+    assert_eq!(names, [SEED_BUCKET], "no bucket was created on the way");
+    assert!(!dir.path().join(missing).exists());
+}
+
+#[tokio::test]
+async fn deleting_a_bucket_that_holds_objects_is_bucket_not_empty_and_deletes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    let err = s3.delete_bucket().bucket(SEED_BUCKET).send().await.expect_err("not empty");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(409));
+    let (code, message) = code_and_message(err.into_service_error());
+    assert_eq!(code, "BucketNotEmpty");
+    assert!(message.contains("not empty"), "{message}");
+    for (key, bytes) in SEED_OBJECTS {
+        assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, *bytes, "{key} is still there");
+    }
+    // An empty bucket goes.
+    s3.create_bucket().bucket("empty-one").send().await.expect("create");
+    s3.delete_bucket().bucket("empty-one").send().await.expect("an empty bucket is deleted");
+    let err = s3.head_bucket().bucket("empty-one").send().await.expect_err("gone");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+}
+
+#[tokio::test]
+async fn an_invalid_bucket_name_is_refused_with_the_naming_rule() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    for name in ["My_Bucket", "ab", "192.168.5.4"] {
+        let err = s3.create_bucket().bucket(name).send().await.expect_err(name);
+        let (code, message) = code_and_message(err.into_service_error());
+        assert_eq!(code, "InvalidBucketName", "{name}");
+        assert!(message.contains("3 to 63 characters") && message.contains(name), "{name}: {message}");
+    }
+    let err = s3.put_object().bucket("My_Bucket").key("k").body(ByteStream::from_static(b"x")).send().await;
+    let (code, message) = code_and_message(err.expect_err("invalid").into_service_error());
+    assert_eq!(code, "InvalidBucketName");
+    assert!(message.contains("lower-case"), "{message}");
+}
+
+#[tokio::test]
+async fn seeded_objects_have_a_content_type_from_their_extension() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    for (key, expected) in [
+        ("Optimization_result.geojson", "application/geo+json"),
+        ("Missouri Open Loop sample output/basin_mean_swe.csv", "text/csv"),
+        ("Missouri Open Loop sample output/README.txt", "text/plain"),
+    ] {
+        let head = s3.head_object().bucket(SEED_BUCKET).key(key).send().await.expect("head");
+        assert_eq!(head.content_type(), Some(expected), "{key}");
+    }
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ async fn sessions_survive_a_restart_of_the_sandbox() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join(".sandbox.sessions.json")).expect("kept").permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(sandbox::state::DB_FILE)).expect("kept").permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the session store holds secrets");
     }
 }

@@ -1,5 +1,7 @@
-//! AWS Signature Version 4 checking for the services the sandbox serves itself (STS, and later
-//! SQS and SNS); S3's signatures are checked by `s3s`.
+//! AWS Signature Version 4 checking for the services the sandbox serves itself (STS, SQS, SNS),
+//! in both forms: the `Authorization` header and the presigned query (`X-Amz-Signature=…`).
+//! S3's signatures, with its own canonical path and the chunk signatures of streamed uploads,
+//! are checked by `s3s`; both take their secrets from the one gate (`http::gate`).
 //!
 //! The check rebuilds the canonical request from what arrived — method, path, query, the headers
 //! the client says it signed, and the SHA-256 of the body — and compares the HMAC chain's
@@ -57,12 +59,30 @@ impl Authorization {
             signature: signature?.to_owned(),
         })
     }
+
+    /// Parses the presigned form's query parameters (`X-Amz-Credential`, …); `None` when the
+    /// query is not presigned. Returns the authorization and the `X-Amz-Date`.
+    fn from_presigned_query(query: &str) -> Option<(Self, String)> {
+        let param =
+            |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        (param("X-Amz-Algorithm")? == "AWS4-HMAC-SHA256").then_some(())?;
+        let header = format!(
+            "AWS4-HMAC-SHA256 Credential={}, SignedHeaders={}, Signature={}",
+            param("X-Amz-Credential")?,
+            param("X-Amz-SignedHeaders")?,
+            param("X-Amz-Signature")?
+        );
+        Some((Self::parse(&header)?, param("X-Amz-Date")?))
+    }
 }
 
-/// The service named in a request's SigV4 credential scope, if it is signed that way.
-pub fn service_of(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    Authorization::parse(value).map(|a| a.service)
+/// The service named in a request's SigV4 credential scope (header or presigned query), if it is
+/// signed that way.
+pub fn service_of(headers: &HeaderMap, query: &str) -> Option<String> {
+    match headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(value) => Authorization::parse(value).map(|a| a.service),
+        None => Authorization::from_presigned_query(query).map(|(a, _)| a.service),
+    }
 }
 
 /// Checks the signature of a request against `secret`, returning the parsed authorization.
@@ -74,16 +94,24 @@ pub fn verify(
     body: &[u8],
     secret_for: impl FnOnce(&str) -> Result<String, Denied>,
 ) -> Result<Authorization, Denied> {
-    let value = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Denied::Unsigned("Request is missing Authentication Token".into()))?;
-    let auth = Authorization::parse(value)
-        .ok_or_else(|| Denied::Unsigned("Authorization header is not AWS Signature Version 4".into()))?;
-    let amz_date = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Denied::Unsigned("Request is missing the X-Amz-Date header".into()))?;
+    let (auth, amz_date, presigned) = match headers.get(http::header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| Denied::Unsigned("Authorization header is not text".into()))?;
+            let auth = Authorization::parse(value)
+                .ok_or_else(|| Denied::Unsigned("Authorization header is not AWS Signature Version 4".into()))?;
+            let amz_date = headers
+                .get("x-amz-date")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| Denied::Unsigned("Request is missing the X-Amz-Date header".into()))?;
+            (auth, amz_date.to_owned(), false)
+        }
+        None => {
+            let (auth, amz_date) = Authorization::from_presigned_query(query)
+                .ok_or_else(|| Denied::Unsigned("Request is missing Authentication Token".into()))?;
+            check_presigned_expiry(query, &amz_date)?;
+            (auth, amz_date, true)
+        }
+    };
     let secret = secret_for(&auth.access_key_id)?;
 
     let canonical_headers: String = auth
@@ -105,7 +133,7 @@ pub fn verify(
     let canonical_request = format!(
         "{method}\n{}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
         canonical_path(path),
-        canonical_query(query),
+        canonical_query(query, presigned),
         auth.signed_headers.join(";"),
     );
     let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
@@ -168,10 +196,29 @@ fn canonical_path(path: &str) -> String {
     encode(path, true)
 }
 
-fn canonical_query(query: &str) -> String {
+/// A presigned request is refused once `X-Amz-Expires` seconds have passed since `X-Amz-Date`.
+fn check_presigned_expiry(query: &str, amz_date: &str) -> Result<(), Denied> {
+    let expires: u64 = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "X-Amz-Expires")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(900);
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let signed = time::PrimitiveDateTime::parse(amz_date, &format)
+        .map_err(|_| Denied::Unsigned("X-Amz-Date is not a date of the form 20150830T123600Z".into()))?
+        .assume_utc()
+        .unix_timestamp();
+    let age = i64::try_from(crate::aws::now_secs()).unwrap_or(i64::MAX).saturating_sub(signed);
+    if age > i64::try_from(expires).unwrap_or(i64::MAX) {
+        return Err(Denied::AccessDenied("Request has expired".into()));
+    }
+    Ok(())
+}
+
+fn canonical_query(query: &str, presigned: bool) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
+        .filter(|p| !(presigned && p.starts_with("X-Amz-Signature=")))
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (encode(&decode(k), false), encode(&decode(v), false))
@@ -218,5 +265,19 @@ mod tests {
         assert!(verify("GET", "/", query, &headers, b"", secret).is_ok());
         let wrong = |_: &str| Ok("not-the-secret".to_owned());
         assert_eq!(verify("GET", "/", query, &headers, b"", wrong), Err(Denied::BadSignature));
+    }
+
+    #[test]
+    fn reads_the_scope_of_a_presigned_query() {
+        let query = "Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                     &X-Amz-Credential=test%2F20260101%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20260101T000000Z\
+                     &X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+        assert_eq!(service_of(&HeaderMap::new(), query).as_deref(), Some("sts"));
+        assert_eq!(service_of(&HeaderMap::new(), "Action=GetCallerIdentity"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "localhost".parse().expect("value"));
+        // Signed in 2026-01-01 for 15 minutes: long expired.
+        let expired = verify("GET", "/", query, &headers, b"", |_| Ok("test".into()));
+        assert_eq!(expired, Err(Denied::AccessDenied("Request has expired".into())));
     }
 }

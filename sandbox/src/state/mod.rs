@@ -1,0 +1,318 @@
+//! The durable store: everything the sandbox acknowledges besides object bytes — STS sessions,
+//! queues, messages (with receive counts and visibility deadlines), topics, subscriptions and
+//! bucket notification settings — in one SQLite database, `<data dir>/.sandbox.db`.
+//!
+//! SQLite runs in WAL mode. With the default durability (`synchronous=NORMAL`) a committed
+//! transaction is in the write-ahead log before the service answers, so it survives the sandbox
+//! process being killed at any moment; a power loss may lose the last moments. [`Durability::Fsync`]
+//! (`sandbox --fsync`) makes every commit wait for the disk as well.
+//!
+//! The store knows nothing of the services: it keeps typed records (JSON values by kind and key)
+//! and SQS messages, whose mutable part ([`MessageState`]) is rewritten without the body. The
+//! services keep a working copy in memory and write here, inside their own locks, before they
+//! answer; at start they load it back.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The database's file name inside the data directory.
+pub const DB_FILE: &str = ".sandbox.db";
+
+/// How hard each commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the sandbox process (SQLite WAL, `synchronous=NORMAL`).
+    #[default]
+    Process,
+    /// Survives a power loss too: every commit is synced (`synchronous=FULL`).
+    Fsync,
+}
+
+/// Why the store could not read or write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A record could not be encoded or decoded.
+    #[error("a stored record is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The database file could not be created.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The part of an SQS message that changes after it was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MessageState {
+    /// How many times it was received.
+    pub receive_count: u32,
+    /// When it was first received (ms since the epoch).
+    pub first_received_ms: Option<u64>,
+    /// When it may be received again (ms since the epoch).
+    pub visible_at_ms: u64,
+    /// The receipt handles of its latest receives, newest last.
+    pub receipt_handles: Vec<String>,
+}
+
+/// An SQS message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Message id.
+    pub id: String,
+    /// The queue's name.
+    pub queue: String,
+    /// The body.
+    pub body: String,
+    /// The message attributes, as the SQS service encodes them (JSON).
+    pub attributes: Option<String>,
+    /// When it was sent (ms since the epoch).
+    pub sent_ms: u64,
+    /// What changes.
+    pub state: MessageState,
+}
+
+/// The database. One connection behind a lock: every write is a short transaction.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL,
+    body TEXT NOT NULL, attributes TEXT, sent_ms INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq);
+";
+
+impl Store {
+    /// Opens (creating when missing, readable by the owner only: it holds session secrets) the
+    /// database of `data_dir`.
+    pub fn open(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path)?;
+        }
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let synchronous = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Fsync => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.lock();
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0)).optional()?)
+    }
+
+    /// Sets a value of the `meta` table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Every record of `kind`, in the order they were first written.
+    pub fn records<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<(String, T)>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached("SELECT key, value FROM records WHERE kind = ?1 ORDER BY rowid")?;
+        let rows = statement.query_map([kind], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, value) = row?;
+            out.push((key, serde_json::from_str(&value)?));
+        }
+        Ok(out)
+    }
+
+    /// Every message, oldest first.
+    pub fn messages(&self) -> Result<Vec<StoredMessage>, StoreError> {
+        let conn = self.lock();
+        let mut statement =
+            conn.prepare_cached("SELECT id, queue, body, attributes, sent_ms, state FROM messages ORDER BY seq")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, queue, body, attributes, sent_ms, state) = row?;
+            let state = serde_json::from_str(&state)?;
+            out.push(StoredMessage { id, queue, body, attributes, sent_ms: sent_ms.try_into().unwrap_or(0), state });
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in one transaction: all of its writes land, or none.
+    pub fn write<R>(&self, f: impl FnOnce(&Writer<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let result = f(&Writer(&tx))?;
+        tx.commit()?;
+        Ok(result)
+    }
+}
+
+/// The writes of one transaction.
+#[derive(Debug)]
+pub struct Writer<'a>(&'a rusqlite::Transaction<'a>);
+
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Writer<'_> {
+    /// Creates or replaces record `key` of `kind`.
+    pub fn put<T: Serialize + ?Sized>(&self, kind: &str, key: &str, value: &T) -> Result<(), StoreError> {
+        let value = serde_json::to_string(value)?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO records (kind, key, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![kind, key, value])?;
+        Ok(())
+    }
+
+    /// Deletes record `key` of `kind`, if there is one.
+    pub fn delete(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.0.prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2")?.execute(params![kind, key])?;
+        Ok(())
+    }
+
+    /// Adds a message.
+    pub fn insert_message(&self, message: &StoredMessage) -> Result<(), StoreError> {
+        let state = serde_json::to_string(&message.state)?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO messages (id, queue, body, attributes, sent_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                message.id,
+                message.queue,
+                message.body,
+                message.attributes,
+                as_i64(message.sent_ms),
+                state
+            ])?;
+        Ok(())
+    }
+
+    /// Records a message's new state, and its queue (a dead-letter move keeps the message).
+    pub fn update_message(&self, id: &str, queue: &str, state: &MessageState) -> Result<(), StoreError> {
+        let state = serde_json::to_string(state)?;
+        self.0
+            .prepare_cached("UPDATE messages SET queue = ?2, state = ?3 WHERE id = ?1")?
+            .execute(params![id, queue, state])?;
+        Ok(())
+    }
+
+    /// Deletes a message.
+    pub fn delete_message(&self, id: &str) -> Result<(), StoreError> {
+        self.0.prepare_cached("DELETE FROM messages WHERE id = ?1")?.execute([id])?;
+        Ok(())
+    }
+
+    /// Deletes every message of `queue`.
+    pub fn delete_queue_messages(&self, queue: &str) -> Result<(), StoreError> {
+        self.0.prepare_cached("DELETE FROM messages WHERE queue = ?1")?.execute([queue])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, queue: &str) -> StoredMessage {
+        StoredMessage {
+            id: id.into(),
+            queue: queue.into(),
+            body: format!("body of {id}"),
+            attributes: None,
+            sent_ms: 7,
+            state: MessageState::default(),
+        }
+    }
+
+    #[test]
+    fn what_was_written_reads_back_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = Store::open(dir.path(), Durability::Process).expect("open");
+            store.set_meta("seeded", "1").expect("meta");
+            store
+                .write(|w| {
+                    w.put("queue", "b", &serde_json::json!({ "n": 2 }))?;
+                    w.put("queue", "a", &serde_json::json!({ "n": 1 }))?;
+                    w.put("queue", "b", &serde_json::json!({ "n": 3 }))?;
+                    w.insert_message(&message("m1", "a"))?;
+                    w.insert_message(&message("m2", "a"))?;
+                    w.insert_message(&message("m3", "b"))?;
+                    w.delete_message("m2")?;
+                    let state = MessageState { receive_count: 4, visible_at_ms: 99, ..MessageState::default() };
+                    w.update_message("m1", "dlq", &state)
+                })
+                .expect("write");
+        }
+        let store = Store::open(dir.path(), Durability::Process).expect("reopen");
+        assert_eq!(store.meta("seeded").expect("meta").as_deref(), Some("1"));
+        let queues: Vec<(String, serde_json::Value)> = store.records("queue").expect("records");
+        assert_eq!(queues, [("b".into(), serde_json::json!({ "n": 3 })), ("a".into(), serde_json::json!({ "n": 1 }))]);
+        let messages = store.messages().expect("messages");
+        assert_eq!(messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m3"]);
+        assert_eq!(messages[0].queue, "dlq");
+        assert_eq!(messages[0].state.receive_count, 4);
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), Durability::Process).expect("open");
+        let result = store.write(|w| {
+            w.insert_message(&message("m1", "a"))?;
+            w.insert_message(&message("m1", "a")) // duplicate id: refused
+        });
+        assert!(result.is_err());
+        assert!(store.messages().expect("messages").is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _store = Store::open(dir.path(), Durability::Fsync).expect("open");
+        let mode = std::fs::metadata(dir.path().join(DB_FILE)).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
