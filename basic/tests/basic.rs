@@ -287,8 +287,8 @@ async fn a_role_profile_with_mfa_asks_once_and_works() {
     assert_eq!(stderr(&output).matches("Please enter your 6 digit MFA code:").count(), 1, "asked once");
     // With MFA required, only an MFA-authenticated session can upload; the role session did.
     assert!(object_bytes(sandbox.url(), "by-role.geojson").await.is_none(), "the long-term key cannot read it back");
-    let sessions = std::fs::read_to_string(data.path().join(".sandbox.sessions.json")).expect("sessions");
-    assert!(sessions.contains("assumed-role/sos-data/"), "an AssumeRole session was issued");
+    let sessions = sandbox::identity::stored_sessions(data.path()).expect("sessions");
+    assert!(sessions.iter().any(|s| s.arn.contains("assumed-role/sos-data/")), "an AssumeRole session was issued");
     let uploaded = std::fs::metadata(data.path().join("snow-observing-systems/by-role.geojson")).expect("uploaded");
     assert_eq!(uploaded.len(), 7157);
 }

@@ -229,6 +229,13 @@ impl Identities {
     }
 }
 
+/// The sessions kept in the data directory `data_dir` (live or not): for tools and tests that
+/// look at what a sandbox issued. The store may be open in a running sandbox at the same time.
+pub fn stored_sessions(data_dir: &Path) -> Result<Vec<Session>, StoreError> {
+    let store = Store::open(data_dir, crate::state::Durability::Process)?;
+    Ok(store.records::<Session>(SESSION_RECORD)?.into_iter().map(|(_, session)| session).collect())
+}
+
 /// The ARN of a session of `role_arn` named `session_name`.
 pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
     let role = role_arn.rsplit('/').next().unwrap_or("role");

@@ -264,15 +264,21 @@ impl Sandbox {
             Arc::new(identity::Identities::load(store.clone(), &data_dir, options.require_mfa).map_err(state_error)?);
         let sqs = Arc::new(services::sqs::Sqs::open(store.clone()).map_err(state_error)?);
         let sns = Arc::new(services::sns::Sns::open(store.clone(), sqs.clone(), &url).map_err(state_error)?);
+        let gate = http::gate::Gate::new(identities.clone());
         let notifications = Arc::new(
-            notify::Notifications::open(store.clone(), sqs.clone(), sns.clone(), &url, aws::topic_arn(SEED_TOPIC))
-                .map_err(state_error)?,
+            notify::Notifications::open(
+                store.clone(),
+                sqs.clone(),
+                sns.clone(),
+                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone())),
+                aws::topic_arn(SEED_TOPIC),
+            )
+            .map_err(state_error)?,
         );
         if options.seed {
             seed::seed_messaging(&store, &sqs, &sns, &notifications, &url).map_err(Error::Seed)?;
         }
         let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
-        let gate = http::gate::Gate::new(identities.clone());
         let mut s3 =
             s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(fs, data_dir.clone(), notifications));
         s3.set_auth(http::gate::S3Secrets(gate.clone()));
@@ -341,6 +347,27 @@ impl Drop for Sandbox {
         }
         let _ = std::fs::remove_file(self.data_dir.join(URL_FILE));
     }
+}
+
+/// The SNS client of the Lambda stand-in: its requests reach this sandbox's SNS in-process,
+/// signed with the MFA-exempt application key, as a Lambda's role would be exempt.
+fn lambda_sns_client(http: aws_smithy_runtime_api::client::http::SharedHttpClient) -> aws_sdk_sns::Client {
+    let credentials = aws_credential_types::Credentials::new(
+        identity::APP_ACCESS_KEY_ID,
+        identity::APP_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "sandbox-lambda",
+    );
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new(REGION))
+        // Never dialled: the in-process client answers; the SDK still needs an endpoint to sign for.
+        .endpoint_url("http://sandbox.internal")
+        .credentials_provider(credentials)
+        .http_client(http)
+        .build();
+    aws_sdk_sns::Client::from_conf(config)
 }
 
 fn acquire_lock(data_dir: &Path) -> Result<File, Error> {

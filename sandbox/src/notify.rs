@@ -54,16 +54,16 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// Delivery through `sqs` and `sns`; the Lambda stand-in publishes to `lambda_topic` with an
-    /// SNS client for `base_url` (signed with the MFA-exempt application key, as a Lambda's role
-    /// would be exempt).
+    /// Delivery through `sqs` and `sns`; the Lambda stand-in publishes to `lambda_topic` with
+    /// the SNS client `lambda` (the sandbox gives it one that reaches its own SNS in-process,
+    /// signed with the MFA-exempt application key, as a Lambda's role would be exempt).
     ///
     /// Loads the configurations `store` holds.
     pub(crate) fn open(
         store: Arc<Store>,
         sqs: Arc<Sqs>,
         sns: Arc<Sns>,
-        base_url: &str,
+        lambda: aws_sdk_sns::Client,
         lambda_topic: String,
     ) -> Result<Self, StoreError> {
         let mut configs = HashMap::new();
@@ -75,27 +75,7 @@ impl Notifications {
                 None => tracing::warn!("the stored notification configuration of bucket {bucket} is not valid XML"),
             }
         }
-        let credentials = aws_credential_types::Credentials::new(
-            crate::identity::APP_ACCESS_KEY_ID,
-            crate::identity::APP_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "sandbox-lambda",
-        );
-        let config = aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new(REGION))
-            .endpoint_url(base_url)
-            .credentials_provider(credentials)
-            .build();
-        Ok(Self {
-            configs: Mutex::new(configs),
-            store,
-            sqs,
-            sns,
-            lambda: aws_sdk_sns::Client::from_conf(config),
-            lambda_topic,
-        })
+        Ok(Self { configs: Mutex::new(configs), store, sqs, sns, lambda, lambda_topic })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NotificationConfiguration>> {

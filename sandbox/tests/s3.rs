@@ -82,6 +82,13 @@ fn code_and_message<E: ProvideErrorMetadata>(err: E) -> (String, String) {
     (err.code().unwrap_or("(none)").to_owned(), err.message().unwrap_or_default().to_owned())
 }
 
+/// Sends an S3 request: nothing on success, else the error's code and message.
+macro_rules! outcome {
+    ($request:expr) => {
+        $request.send().await.map(drop).map_err(|e| code_and_message(e.into_service_error()))
+    };
+}
+
 #[tokio::test]
 async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_created() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -89,89 +96,34 @@ async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_cre
     let s3 = client(&sandbox);
     let missing = "no-such-bucket";
     let mut answers = vec![
-        (
-            "PutObject",
-            s3.put_object()
-                .bucket(missing)
-                .key("k")
-                .body(ByteStream::from_static(b"x"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "GetObject",
-            s3.get_object()
-                .bucket(missing)
-                .key("k")
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "ListObjects",
-            s3.list_objects()
-                .bucket(missing)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "ListObjectsV2",
-            s3.list_objects_v2()
-                .bucket(missing)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
-        (
-            "CreateMultipartUpload",
-            s3.create_multipart_upload()
-                .bucket(missing)
-                .key("k")
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
-        ),
+        ("PutObject", outcome!(s3.put_object().bucket(missing).key("k").body(ByteStream::from_static(b"x")))),
+        ("GetObject", outcome!(s3.get_object().bucket(missing).key("k"))),
+        ("ListObjects", outcome!(s3.list_objects().bucket(missing))),
+        ("ListObjectsV2", outcome!(s3.list_objects_v2().bucket(missing))),
+        ("CreateMultipartUpload", outcome!(s3.create_multipart_upload().bucket(missing).key("k"))),
         (
             "UploadPart",
-            s3.upload_part()
-                .bucket(missing)
-                .key("k")
-                .upload_id("u")
-                .part_number(1)
-                .body(ByteStream::from_static(b"x"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(
+                s3.upload_part()
+                    .bucket(missing)
+                    .key("k")
+                    .upload_id("u")
+                    .part_number(1)
+                    .body(ByteStream::from_static(b"x"))
+            ),
         ),
         (
             "CopyObject to",
-            s3.copy_object()
-                .bucket(missing)
-                .key("k")
-                .copy_source(format!("{SEED_BUCKET}/Optimization_result.geojson"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(
+                s3.copy_object()
+                    .bucket(missing)
+                    .key("k")
+                    .copy_source(format!("{SEED_BUCKET}/Optimization_result.geojson"))
+            ),
         ),
         (
             "CopyObject from",
-            s3.copy_object()
-                .bucket(SEED_BUCKET)
-                .key("copy")
-                .copy_source(format!("{missing}/k"))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| code_and_message(e.into_service_error())),
+            outcome!(s3.copy_object().bucket(SEED_BUCKET).key("copy").copy_source(format!("{missing}/k"))),
         ),
     ];
     for (operation, answer) in answers.drain(..) {
@@ -349,7 +301,8 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
     assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, b"still here");
     // The seed runs once: a deleted sample object stays deleted.
     let gone = s3.head_object().bucket(SEED_BUCKET).key("Optimization_result.geojson").send().await;
-    assert!(gone.is_err(), "a deleted seed object is not seeded again");
+    let gone = gone.expect_err("a deleted seed object is not seeded again");
+    assert!(gone.as_service_error().is_some_and(|e| e.is_not_found()), "{gone:?}");
 }
 
 #[tokio::test]
@@ -401,4 +354,26 @@ async fn health_check_identifies_the_sandbox() {
     let body = response.split("\r\n\r\n").nth(1).expect("body");
     let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
     assert_eq!(json["service"], sandbox::HEALTH_SERVICE_NAME);
+}
+
+#[tokio::test]
+async fn ranged_and_whole_reads_return_exactly_the_bytes_asked_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = client(&sandbox);
+    // Larger than one read of the sandbox (1 MiB), and not a multiple of it.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: usize| (i * 7 % 253) as u8).collect();
+    s3.put_object().bucket(SEED_BUCKET).key("ranges.bin").body(bytes.clone().into()).send().await.expect("put");
+    assert_eq!(get_bytes(&s3, SEED_BUCKET, "ranges.bin").await, bytes);
+    for (range, expected) in [
+        ("bytes=0-0", &bytes[..1]),
+        ("bytes=100-199", &bytes[100..200]),
+        ("bytes=1048570-2097160", &bytes[1_048_570..=2_097_160]),
+        ("bytes=3145700-", &bytes[3_145_700..]),
+        ("bytes=-10", &bytes[bytes.len() - 10..]),
+    ] {
+        let got = s3.get_object().bucket(SEED_BUCKET).key("ranges.bin").range(range).send().await.expect(range);
+        let body = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(body.as_ref(), expected, "{range}");
+    }
 }

@@ -135,7 +135,8 @@ async fn topic_attributes_are_stored_and_create_topic_refuses_other_values() {
     assert_eq!(attributes.get("DisplayName").map(String::as_str), Some("SOS"));
 
     let bad = sns.set_topic_attributes().topic_arn(&arn).attribute_name("Policy").attribute_value("{nope");
-    assert!(bad.send().await.is_err(), "a policy that is not JSON is refused");
+    let bad = bad.send().await.expect_err("a policy that is not JSON is refused");
+    assert!(bad.as_service_error().is_some_and(|e| e.is_invalid_parameter_exception()), "{bad:?}");
     let missing = sns.set_topic_attributes().topic_arn(format!("{arn}-gone")).attribute_name("DisplayName");
     let missing = missing.attribute_value("x").send().await.expect_err("no such topic");
     assert!(missing.as_service_error().is_some_and(|e| e.is_not_found_exception()), "{missing:?}");

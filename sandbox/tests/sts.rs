@@ -204,3 +204,41 @@ async fn sessions_survive_a_restart_of_the_sandbox() {
         assert_eq!(mode & 0o777, 0o600, "the session store holds secrets");
     }
 }
+
+/// A data directory written before the durable store (objects as files, sessions in
+/// `.sandbox.sessions.json`, queues only in memory) opens as it is: its sessions still work and
+/// move into the store, its objects stay, and the queues and topic are seeded.
+#[tokio::test]
+async fn a_data_directory_of_the_previous_version_opens_with_its_sessions_and_objects() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(SEED_BUCKET)).expect("bucket dir");
+    std::fs::write(dir.path().join(SEED_BUCKET).join("kept.txt"), b"from before").expect("object");
+    std::fs::write(dir.path().join(".sandbox.seeded"), b"seeded\n").expect("marker");
+    let expires_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let legacy = serde_json::json!([{
+        "access_key_id": "ASIAOLDVERSION000001",
+        "secret_access_key": "old-secret",
+        "session_token": "old-token",
+        "expires_at": expires_at,
+        "arn": sandbox::identity::USER_ARN,
+        "user_id": "AIDASANDBOXUSER00001",
+        "mfa_authenticated": true,
+        "mfa_exempt": false,
+    }]);
+    std::fs::write(dir.path().join(".sandbox.sessions.json"), legacy.to_string()).expect("sessions");
+
+    let sandbox = start(&dir, true).await;
+    let old = Credentials::new("ASIAOLDVERSION000001", "old-secret", Some("old-token".into()), None, "old");
+    let listed =
+        s3(&sandbox, old).list_objects_v2().bucket(SEED_BUCKET).send().await.expect("the old MFA session works");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["kept.txt"], "the objects stay as they were; the sample objects are not seeded again");
+    assert!(!dir.path().join(".sandbox.sessions.json").exists(), "the sessions moved into the store");
+    let stored = sandbox::identity::stored_sessions(dir.path()).expect("stored");
+    assert!(stored.iter().any(|s| s.access_key_id == "ASIAOLDVERSION000001"));
+    let app = long_term(APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY);
+    let sqs = aws_sdk_sqs::Client::new(&config(&sandbox, app));
+    let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("the seeded queue exists");
+    assert!(url.queue_url().is_some_and(|u| u.ends_with(sandbox::SEED_QUEUE)));
+}

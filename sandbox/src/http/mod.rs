@@ -8,6 +8,7 @@
 //! everything else is S3, which `s3s` speaks.
 
 pub(crate) mod gate;
+pub(crate) mod in_process;
 pub mod sigv4;
 
 use std::sync::Arc;

@@ -315,6 +315,14 @@ struct BatchFailure {
     message: String,
 }
 
+impl BatchFailure {
+    /// Entry `id` of a batch, refused with `err` (the caller's fault: a server fault fails the
+    /// whole batch).
+    fn new(id: String, err: AwsError) -> Self {
+        Self { id, sender_fault: true, code: err.json_type.unwrap_or_default().to_owned(), message: err.message }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct BatchResult<T> {
@@ -697,12 +705,7 @@ impl Sqs {
                         Err(err) if err.json_type == Some("QueueDoesNotExist") || err.is_server_fault() => {
                             return Err(err);
                         }
-                        Err(err) => failed.push(BatchFailure {
-                            id: entry.id,
-                            sender_fault: true,
-                            code: err.json_type.unwrap_or_default().to_owned(),
-                            message: err.message,
-                        }),
+                        Err(err) => failed.push(BatchFailure::new(entry.id, err)),
                     }
                 }
                 encode(&BatchResult { successful, failed })
@@ -745,12 +748,7 @@ impl Sqs {
                     match self.delete(name, &entry.receipt_handle) {
                         Ok(()) => successful.push(DeleteSuccess { id: entry.id }),
                         Err(err) if err.is_server_fault() => return Err(err),
-                        Err(err) => failed.push(BatchFailure {
-                            id: entry.id,
-                            sender_fault: true,
-                            code: err.json_type.unwrap_or_default().to_owned(),
-                            message: err.message,
-                        }),
+                        Err(err) => failed.push(BatchFailure::new(entry.id, err)),
                     }
                 }
                 encode(&BatchResult { successful, failed })

@@ -1,0 +1,153 @@
+//! `sos-service-bench`: the same AWS SDK for Rust client load against any endpoint — the
+//! sandbox, moto, ministack — for `bench/services.sh` to compare. Prints one JSON line of ops/s.
+//!
+//! Load: `--ops` objects of `--size` bytes put, then got, 16 requests in flight (S3, path-style);
+//! `--ops` messages sent, then received (up to 10 a call) and deleted one by one, 16 workers (SQS).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use aws_sdk_s3::primitives::ByteStream;
+use clap::Parser;
+use futures::StreamExt as _;
+
+/// Measure S3 put/get and SQS send/receive+delete rates against one endpoint.
+#[derive(Debug, Parser)]
+struct Opt {
+    /// The endpoint, for example http://127.0.0.1:4566.
+    #[arg(long)]
+    endpoint_url: String,
+    /// Operations of each kind.
+    #[arg(long, default_value_t = 2000)]
+    ops: usize,
+    /// Object size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Access key (the sandbox's `test` by default; moto and ministack take any).
+    #[arg(long, default_value = "test")]
+    access_key: String,
+    /// Secret key.
+    #[arg(long, default_value = "test")]
+    secret_key: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Opt::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rate(n: usize, started: Instant) -> f64 {
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn run(opt: Opt) -> anyhow::Result<()> {
+    let credentials = aws_credential_types::Credentials::new(&opt.access_key, &opt.secret_key, None, None, "bench");
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&opt.endpoint_url)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let run_id = std::process::id();
+    let bucket = format!("bench-{run_id}");
+    s3.create_bucket().bucket(&bucket).send().await.context("creating the bench bucket")?;
+    let queue = sqs.create_queue().queue_name(format!("bench-{run_id}")).send().await.context("creating the queue")?;
+    let queue_url = queue.queue_url().context("no queue URL")?.to_owned();
+    let body = vec![b'x'; opt.size];
+
+    let started = Instant::now();
+    let puts = futures::stream::iter(0..opt.ops)
+        .map(|i| {
+            let (s3, bucket, body) = (s3.clone(), bucket.clone(), body.clone());
+            async move { s3.put_object().bucket(bucket).key(format!("o/{i}")).body(ByteStream::from(body)).send().await }
+        })
+        .buffer_unordered(opt.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let put_rate = rate(opt.ops, started);
+    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+
+    let started = Instant::now();
+    let gets = futures::stream::iter(0..opt.ops)
+        .map(|i| {
+            let (s3, bucket) = (s3.clone(), bucket.clone());
+            async move {
+                let out = s3.get_object().bucket(bucket).key(format!("o/{i}")).send().await?;
+                let bytes = out.body.collect().await.map(|b| b.into_bytes().len()).unwrap_or(0);
+                Ok::<usize, aws_sdk_s3::error::SdkError<_>>(bytes)
+            }
+        })
+        .buffer_unordered(opt.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let get_rate = rate(opt.ops, started);
+    let got = gets.into_iter().collect::<Result<Vec<_>, _>>().context("a GET failed")?;
+    anyhow::ensure!(got.iter().all(|n| *n == opt.size), "a GET returned the wrong size");
+
+    let started = Instant::now();
+    let sends = futures::stream::iter(0..opt.ops)
+        .map(|i| {
+            let (sqs, url) = (sqs.clone(), queue_url.clone());
+            async move { sqs.send_message().queue_url(url).message_body(format!("message {i}")).send().await }
+        })
+        .buffer_unordered(opt.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let send_rate = rate(opt.ops, started);
+    sends.into_iter().collect::<Result<Vec<_>, _>>().context("a send failed")?;
+
+    // Timed to the last delete: workers still long-polling an empty queue then do not count.
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let finished = Arc::new(std::sync::Mutex::new(None));
+    let workers = (0..opt.concurrency).map(|_| {
+        let (sqs, url, done, total, finished) =
+            (sqs.clone(), queue_url.clone(), done.clone(), opt.ops, finished.clone());
+        tokio::spawn(async move {
+            while done.load(Ordering::SeqCst) < total {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
+                for message in out.messages() {
+                    sqs.delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(message.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await?;
+                    if done.fetch_add(1, Ordering::SeqCst) + 1 == total {
+                        *finished.lock().unwrap_or_else(|e| e.into_inner()) = Some(started.elapsed());
+                    }
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        })
+    });
+    for worker in futures::future::join_all(workers).await {
+        worker.context("a worker panicked")??;
+    }
+    let elapsed = finished.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| started.elapsed());
+    let receive_rate = opt.ops as f64 / elapsed.as_secs_f64();
+
+    println!(
+        "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"
+    );
+    Ok(())
+}
