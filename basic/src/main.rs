@@ -30,6 +30,7 @@ use clap::Parser;
 use common::geo::GeoSummary;
 use common::{CommonArgs, Connection, TransferOptions};
 
+// ANCHOR: opt
 /// The SOS basic S3 example: list buckets and files, read a GeoJSON file, download it, upload a
 /// file.
 #[derive(Debug, Parser)]
@@ -58,7 +59,9 @@ struct Opt {
     #[arg(long, value_name = "KEY")]
     upload_key: Option<String>,
 }
+// ANCHOR_END: opt
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     common::load_dotenv();
@@ -66,12 +69,16 @@ async fn main() -> ExitCode {
     common::init_tracing(opt.common.verbose);
     common::error::exit_code(run(opt).await)
 }
+// ANCHOR_END: main
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
+    // ANCHOR: connect
     let bucket = opt.common.bucket();
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
+    // ANCHOR_END: connect
 
+    // ANCHOR: step1
     // 1. Create an S3 client. `Connection` loaded the shared configuration with
     //    `aws_config::defaults(BehaviorVersion::latest())` (credentials, region, endpoint);
     //    every service client is built from it. Sandboxes and other S3-compatible servers want
@@ -83,7 +90,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
     let region = connection.sdk_config().region().map(ToString::to_string).unwrap_or_default();
     println!("S3 client ready (region {region}).");
+    // ANCHOR_END: step1
 
+    // ANCHOR: step2
     // 2. List all buckets.
     println!("\n2. List all buckets");
     let buckets = s3.list_buckets().send().await.context("listing buckets")?;
@@ -91,7 +100,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     for b in buckets.buckets() {
         println!("  {}", b.name().unwrap_or_default());
     }
+    // ANCHOR_END: step2
 
+    // ANCHOR: step3
     // 3. List all files in the bucket. One response holds at most 1,000 keys; the paginator
     //    follows the continuation tokens until every page has been read.
     println!("\n3. List all files in {bucket}");
@@ -115,7 +126,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     if listed == 0 {
         println!("Bucket is empty or does not exist.");
     }
+    // ANCHOR_END: step3
 
+    // ANCHOR: step4
     // 4. Read the contents of a file: GetObject streams the body; for a small file, collect
     //    it into memory and parse it as GeoJSON.
     let key = &opt.key;
@@ -141,7 +154,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         println!("Read {} bytes ({content_type}).", bytes.len());
         describe_contents(&bytes);
     }
+    // ANCHOR_END: step4
 
+    // ANCHOR: step5
     // 5. Download the file. `download_to_file` streams the body into a temp file beside the
     //    target and renames it into place when complete, like boto3's `download_file`.
     let download_to = match &opt.download_to {
@@ -152,7 +167,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let transfer = TransferOptions::default();
     let downloaded = common::download_to_file(&s3, &bucket, key, &download_to, &transfer).await?;
     println!("Downloaded s3://{bucket}/{key} to {} ({} bytes).", downloaded.path.display(), downloaded.bytes);
+    // ANCHOR_END: step5
 
+    // ANCHOR: step6
     // 6. Upload a file. `upload_file` sends small files in one PutObject and large ones as a
     //    parallel multipart upload, like boto3's `upload_file`.
     let upload = opt.upload.clone().unwrap_or_else(|| common::sample_data_path(common::DEFAULT_KEY));
@@ -166,12 +183,14 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     }
     let uploaded = common::upload_file(&s3, &bucket, &upload_key, &upload, &transfer).await?;
     println!("Uploaded to s3://{bucket}/{upload_key} ({} bytes).", uploaded.bytes);
+    // ANCHOR_END: step6
     Ok(())
 }
 
 /// Step 4 reads files up to this size into memory (64 MiB).
 const READ_IN_MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
 
+// ANCHOR: describe
 /// Parses `bytes` as GeoJSON with the `geojson` crate and prints a summary, or says it is not
 /// GeoJSON and shows how it starts.
 fn describe_contents(bytes: &[u8]) {
@@ -183,6 +202,7 @@ fn describe_contents(bytes: &[u8]) {
         }
     }
 }
+// ANCHOR_END: describe
 
 /// The last path segment of a key or path, or an error saying why there is none.
 fn file_name_of(key: &str) -> anyhow::Result<String> {

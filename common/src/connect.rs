@@ -84,7 +84,7 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Chooses the target (DESIGN §3), starts or finds the sandbox if that is the choice, and
+    /// Chooses the target (see [`crate::target`]), starts or finds the sandbox if that is the choice, and
     /// loads the SDK configuration for it with `aws_config::defaults(BehaviorVersion::latest())`.
     pub async fn open(args: &CommonArgs) -> Result<Self, ConnectError> {
         Self::open_choice(args, TargetChoice::from_args(args)).await

@@ -1,6 +1,6 @@
 //! Where an example sends its requests: an explicit endpoint, the local sandbox, or AWS.
 //!
-//! The choice (DESIGN §3) is made once, from flags and the environment, without any network
+//! The choice (ARCHITECTURE.md, "Where requests go") is made once, from flags and the environment, without any network
 //! call to AWS (no instance-metadata probing):
 //!
 //! 1. `--endpoint-url` / `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` → that endpoint.

@@ -71,6 +71,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
 
+    // ANCHOR: step1
     // 1. Authenticate with MFA. The long-term credentials only call STS; every other client is
     //    built from the session credentials that GetSessionToken returns for a valid code.
     println!("\n1. Authenticate with MFA and create the clients");
@@ -107,6 +108,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let config =
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
     let s3 = connection.s3_client_with(&config);
+    // ANCHOR_END: step1
 
     // 2. List all buckets.
     println!("\n2. List all buckets");
@@ -168,6 +170,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let uploaded = common::upload_file(&s3, &bucket, &upload_key, &upload, &transfer).await?;
     println!("Uploaded to s3://{bucket}/{upload_key} ({} bytes).", uploaded.bytes);
 
+    // ANCHOR: step7
     // 7. Receive a message from the SQS queue with the same session credentials.
     println!("\n7. Receive a message from the queue");
     let queue_url =
@@ -198,6 +201,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             }
         }
     }
+    // ANCHOR_END: step7
     Ok(())
 }
 

@@ -67,6 +67,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
 
+    // ANCHOR: step1
     // 1. Create the clients. The long-term credentials go to STS only; S3 gets session
     //    credentials from a provider that calls GetSessionToken again whenever the SDK's
     //    identity cache finds the current session about to expire.
@@ -77,6 +78,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(sessions)).build();
     let s3 = connection.s3_client_with(&config);
     println!("S3 client ready; sessions come from STS GetSessionToken (no MFA).");
+    // ANCHOR_END: step1
 
     // 2. List the files under the prefix.
     let prefix = &opt.prefix;
@@ -117,6 +119,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let downloaded = common::download_to_file(&s3, &bucket, &key, &target, &TransferOptions::default()).await?;
     println!("Downloaded to {} ({} bytes).", downloaded.path.display(), downloaded.bytes);
 
+    // ANCHOR: watch
     // A long-running application: keep working; the provider renews the session by itself.
     if let Some(secs) = opt.watch {
         println!("\nWatching s3://{bucket}/{prefix} every {secs} s; Ctrl-C stops.");
@@ -131,6 +134,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             println!("{} files under the prefix", keys.len());
         }
     }
+    // ANCHOR_END: watch
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! When a file lands in the SOS bucket, S3 invokes a Lambda function with an [`S3Event`]. This crate is that
 //! function's handler: for every `ObjectCreated:*` record it publishes one SNS message whose body is a
 //! [`DataAvailable`] as JSON, and SNS fans it out to the subscribed SQS queue, where the `subscriber` example reads
-//! it (see DESIGN.md §5 for the message format).
+//! it (the message format is in ARCHITECTURE.md, "The announcement").
 //!
 //! In the original SOS system the Lambda was written by hand in the AWS console. Here it is a library function,
 //! [`handle`], used in two places:
@@ -43,7 +43,7 @@ pub const SUBJECT_MAX_CHARS: usize = 99;
 
 /// The body (SNS `Message`, as a JSON string) of one "new data is available" notification.
 ///
-/// JSON field names are exactly `bucket`, `key`, `size`, `etag`, `event_name`, `event_time` (DESIGN.md §5).
+/// JSON field names are exactly `bucket`, `key`, `size`, `etag`, `event_name`, `event_time` (ARCHITECTURE.md, "The announcement").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataAvailable {
     /// The bucket the object was written to.
@@ -205,6 +205,7 @@ pub async fn handle(event: S3Event, sns: &aws_sdk_sns::Client, topic_arn: &str) 
             key: data.key.clone(),
             source,
         })?;
+        // ANCHOR: publish
         let result = sns
             .publish()
             .topic_arn(topic_arn)
@@ -214,6 +215,7 @@ pub async fn handle(event: S3Event, sns: &aws_sdk_sns::Client, topic_arn: &str) 
             .message_attributes("key", string_attribute(&data.key))
             .send()
             .await;
+        // ANCHOR_END: publish
         match result {
             Ok(response) => {
                 let message_id = response.message_id().unwrap_or_default().to_owned();

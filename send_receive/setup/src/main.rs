@@ -344,6 +344,7 @@ struct Queue {
     outcome: Outcome,
 }
 
+// ANCHOR: ensure_queue
 /// Finds queue `name` and sets any of `wanted` that differ, or creates it with `wanted`.
 async fn ensure_queue(
     sqs: &aws_sdk_sqs::Client,
@@ -402,6 +403,7 @@ async fn ensure_queue(
     };
     Ok(Queue { url, arn, attributes, outcome })
 }
+// ANCHOR_END: ensure_queue
 
 fn current_is_empty(config: &NotificationConfiguration) -> bool {
     config.topic_configurations().is_empty()

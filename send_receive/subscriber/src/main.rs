@@ -186,6 +186,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             }
             continue;
         }
+        // ANCHOR: receive
         // 2. Receive as many messages as there are free slots (at most 10), waiting up to 20 s
         //    (less when --idle-exit ends sooner).
         let free = slots.available_permits().min(10);
@@ -202,6 +203,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             .visibility_timeout(ctx.visibility_timeout)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
             .send();
+        // ANCHOR_END: receive
         let received = tokio::select! {
             received = receive => received,
             _ = stop.changed() => break,
@@ -264,6 +266,7 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
         outcome
     }
     .await;
+    // ANCHOR: delete
     match result {
         Ok(()) => {
             if let Err(err) = ctx.sqs.delete_message().queue_url(&ctx.queue_url).receipt_handle(&handle).send().await {
@@ -288,6 +291,7 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
                 .await;
         }
     }
+    // ANCHOR_END: delete
 }
 
 /// Renews the visibility of a message every half timeout until aborted.

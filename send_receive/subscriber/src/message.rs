@@ -5,7 +5,7 @@
 //!
 //! - an **SNS envelope** (`{"Type":"Notification","Message":"…",…}`, what SNS delivers to SQS unless raw message
 //!   delivery is on) whose `Message` string holds one of the other shapes — or, again, an envelope;
-//! - **our announcement** (DESIGN.md §5), published by the `notifier` Lambda:
+//! - **our announcement** (ARCHITECTURE.md, "The announcement"), published by the `notifier` Lambda:
 //!   `{"bucket","key","size","etag","event_name","event_time"}`, with `key` already decoded;
 //! - **S3's event notification** (`{"Records":[{"eventName":"ObjectCreated:Put","s3":{…}}]}`), when a bucket
 //!   notifies SNS or SQS directly; its keys are URL-encoded (`+` is a space) and are decoded here;
@@ -136,7 +136,7 @@ fn parse_nested(body: &str, depth: usize) -> Result<Vec<Announcement>, MessageEr
     Err(MessageError::MissingKey)
 }
 
-/// Our own format (DESIGN.md §5). Unknown fields are ignored so the notifier may add some.
+/// Our own format (ARCHITECTURE.md, "The announcement"). Unknown fields are ignored so the notifier may add some.
 #[derive(Deserialize)]
 struct OurMessage {
     #[serde(default)]

@@ -66,6 +66,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         None => file.file_name().context("the file has no name; pass --key")?.to_string_lossy().into_owned(),
     };
 
+    // ANCHOR: steps
     // 1. Connect; with --mfa, the clients use an MFA session (the seed's uploader always did).
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
@@ -87,5 +88,6 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         uploaded.elapsed.as_secs_f64(),
         uploaded.mib_per_sec()
     );
+    // ANCHOR_END: steps
     Ok(())
 }
