@@ -193,6 +193,20 @@ pub fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
+/// Where a download of `key` goes, as `cp` decides: `dest` itself, or inside it when it is a
+/// directory (or ends with `/`); with no `dest`, the key's file name in the working directory.
+/// `None` when the key's file name is needed and it has none (`a/b/`).
+pub fn download_destination(dest: Option<&Path>, key: &str) -> Option<PathBuf> {
+    let file_name = || Path::new(key).file_name().map(PathBuf::from);
+    match dest {
+        None => file_name(),
+        Some(dest) if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') => {
+            Some(dest.join(file_name()?))
+        }
+        Some(dest) => Some(dest.to_path_buf()),
+    }
+}
+
 /// Uploads the file at `path` to `s3://bucket/key`.
 pub async fn upload_file(
     client: &Client,

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use common::{CommonArgs, Connection, Target, TransferOptions};
+use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 use serde::{Deserialize, Serialize};
 use subscriber::message::{self, Announcement};
 use subscriber::safe_path;
@@ -45,6 +45,9 @@ use tokio::task::JoinSet;
 struct Opt {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
 
     /// The queue URL [default: the seed's `.env` key `sqs_url`; on a sandbox, its seeded queue].
     #[arg(long, env = "SOS_QUEUE_URL", value_name = "URL")]
@@ -104,7 +107,10 @@ struct Context {
     download_dir: PathBuf,
     retry_delay: i32,
     visibility_timeout: i32,
+    /// Files on disk: downloaded, or already there.
     files: AtomicUsize,
+    /// Of those, the ones that were already there (same size and ETag).
+    skipped: AtomicUsize,
     max_files: Option<usize>,
     /// Set by Ctrl-C/SIGTERM, or when --max-messages files are on disk.
     stop: watch::Sender<bool>,
@@ -124,19 +130,20 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     // 1. Connect.
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
+    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
+        println!("{note}");
+    }
     let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, &opt.common).await?
+        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
     } else {
         connection.sdk_config().clone()
     };
-    let queue_url = match opt
-        .queue_url
-        .clone()
-        .or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok().filter(|u| !u.is_empty()))
-    {
-        Some(url) => url,
+    let (queue_url, queue_origin) = match queue_setting(opt.queue_url.as_deref()) {
+        Some(found) => found,
         None => match connection.target() {
-            Target::Sandbox { url, .. } => format!("{url}/000000000000/{}", common::DEFAULT_QUEUE),
+            Target::Sandbox { url, .. } => {
+                (format!("{url}/000000000000/{}", common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned())
+            }
             _ => bail!("no queue: pass --queue-url, set SOS_QUEUE_URL, or put sqs_url in .env"),
         },
     };
@@ -155,9 +162,23 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         retry_delay: opt.retry_delay.max(0),
         visibility_timeout: opt.visibility_timeout.max(1),
         files: AtomicUsize::new(0),
+        skipped: AtomicUsize::new(0),
         max_files: opt.max_messages,
         stop: watch::channel(false).0,
     });
+    // A queue that cannot be used ends the run here, with one line, rather than retrying forever.
+    let checked = ctx
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&ctx.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await;
+    if let Err(err) = checked
+        && let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, &queue_origin)
+    {
+        bail!("{line}");
+    }
     println!("Listening on {} → {}", ctx.queue_url, ctx.download_dir.display());
 
     let mut stop = ctx.stop.subscribe();
@@ -171,6 +192,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(opt.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut last_activity = Instant::now();
+    let mut failures = Failures::default();
     loop {
         while tasks.try_join_next().is_some() {}
         let idle =
@@ -207,11 +229,19 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             _ = stop.changed() => break,
         };
         let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
+            Ok(out) => {
+                failures.recovered();
+                out.messages.unwrap_or_default()
+            }
             Err(err) => {
-                eprintln!("receiving failed: {}; retrying in 5 s", common::error::describe(&err));
+                if let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, &queue_origin) {
+                    // Let the downloads in flight finish before saying why the run ends.
+                    while tasks.join_next().await.is_some() {}
+                    bail!("{line}");
+                }
+                let delay = failures.failed(&common::error::describe(&err));
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    () = tokio::time::sleep(delay) => continue,
                     _ = stop.changed() => break,
                 }
             }
@@ -229,9 +259,90 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         }
     }
     while tasks.join_next().await.is_some() {}
-    let files = ctx.files.load(Ordering::SeqCst);
-    println!("Done: {files} file{} on disk.", if files == 1 { "" } else { "s" });
+    let skipped = ctx.skipped.load(Ordering::SeqCst);
+    let downloaded = ctx.files.load(Ordering::SeqCst) - skipped;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if skipped == 0 {
+        println!("Done: {downloaded} file{} downloaded.", plural(downloaded));
+    } else {
+        println!("Done: {downloaded} file{} downloaded, {skipped} already here.", plural(downloaded));
+    }
     Ok(())
+}
+
+/// The queue URL and where it came from: `--queue-url`, `SOS_QUEUE_URL`, or the seed's `sqs_url`
+/// (each possibly from `./.env`).
+fn queue_setting(flag: Option<&str>) -> Option<(String, String)> {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(url) = flag {
+        let origin = if from_env("SOS_QUEUE_URL").as_deref() == Some(url) {
+            common::settings::describe_variable("SOS_QUEUE_URL")
+        } else {
+            "--queue-url".to_owned()
+        };
+        return Some((url.to_owned(), origin));
+    }
+    let seed = common::settings::SEED_ENV_QUEUE_URL;
+    from_env(seed).map(|url| (url, common::settings::describe_variable(seed)))
+}
+
+/// One line for an SQS error that no retry can heal (a queue that does not exist, refused or
+/// expired credentials), or `None` for one worth retrying (5xx, throttling, the network).
+fn fatal_sqs_error<E, R>(err: &aws_sdk_sqs::error::SdkError<E, R>, queue_url: &str, origin: &str) -> Option<String>
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    let service = err.as_service_error()?;
+    let code = service.code().unwrap_or_default();
+    let fix = match code {
+        "QueueDoesNotExist" | "AWS.SimpleQueueService.NonExistentQueue" => {
+            return Some(format!(
+                "the queue {queue_url} (from {origin}) does not exist: make it with `cargo run -p setup`, or fix {origin}"
+            ));
+        }
+        "AccessDenied" | "AccessDeniedException" => {
+            "this identity may not use the queue (or a policy requires MFA: add --mfa)"
+        }
+        "InvalidAccessKeyId" | "InvalidClientTokenId" | "UnrecognizedClientException" => {
+            "the service does not know these credentials (a reset sandbox, or a deleted key): run again with valid ones"
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            "the session credentials have expired: run again (with --mfa, enter a new code)"
+        }
+        "SignatureDoesNotMatch" | "InvalidSignatureException" => "the secret access key does not match the key id",
+        _ => return None,
+    };
+    Some(format!("{queue_url}: {}; {fix}", common::error::explain_code(code, service.message())))
+}
+
+/// Receive failures in a row: logged once per streak, retried with a growing delay.
+#[derive(Debug, Default)]
+struct Failures {
+    streak: u32,
+    since: Option<Instant>,
+}
+
+impl Failures {
+    /// Records a failure; returns how long to wait before the next try (1 s, doubling to 60 s).
+    fn failed(&mut self, what: &str) -> Duration {
+        if self.streak == 0 {
+            eprintln!("receiving failed: {what}; retrying with backoff (logged once until it recovers)");
+            self.since = Some(Instant::now());
+        } else {
+            tracing::debug!(streak = self.streak, error = %what, "receiving failed again");
+        }
+        self.streak += 1;
+        Duration::from_secs(1u64 << (self.streak - 1).min(6)).min(Duration::from_secs(60))
+    }
+
+    /// Records a success, saying so if it ends a streak of failures.
+    fn recovered(&mut self) {
+        if self.streak > 0 {
+            let secs = self.since.map(|s| s.elapsed().as_secs()).unwrap_or(0);
+            eprintln!("receiving again after {} failed attempts over {secs} s", self.streak);
+        }
+        *self = Self::default();
+    }
 }
 
 /// 3–4. One message: every file it announces onto disk, then delete it; on failure leave it
@@ -338,6 +449,7 @@ async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()>
         && tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == size)
     {
         println!("{key}: already here ({size} bytes, same ETag); skipped");
+        ctx.skipped.fetch_add(1, Ordering::SeqCst);
         ctx.file_done();
         return Ok(());
     }

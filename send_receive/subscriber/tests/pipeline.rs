@@ -219,7 +219,7 @@ async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical_through_the_b
             .unwrap_or_else(|e| panic!("{key}: {e}\n{out}\n{err}"));
         assert!(local == *bytes, "{key} differs from its source");
     }
-    assert!(out.contains("Done: 20 files on disk."), "{out}");
+    assert!(out.contains("Done: 20 files downloaded."), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +228,7 @@ async fn idle_exit_ends_a_quiet_subscriber_with_exit_0() {
     let child = p.subscriber(&["--idle-exit", "1"]);
     let (status, out, err) = finish(child, Duration::from_secs(30)).await;
     assert!(status.success(), "{out}\n{err}");
-    assert!(out.contains("Done: 0 files on disk."), "{out}");
+    assert!(out.contains("Done: 0 files downloaded."), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
