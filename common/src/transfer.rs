@@ -39,6 +39,9 @@ pub struct TransferOptions {
     pub concurrency: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Draw the bar in this group, for several transfers at once (each bar then starts with the
+    /// key), instead of on its own.
+    pub progress_group: Option<indicatif::MultiProgress>,
 }
 
 impl Default for TransferOptions {
@@ -49,6 +52,7 @@ impl Default for TransferOptions {
             part_size: 8 * MIB,
             concurrency: 4,
             progress: std::io::stderr().is_terminal(),
+            progress_group: None,
         }
     }
 }
@@ -217,7 +221,7 @@ pub async fn upload_file(
 ) -> Result<UploadSummary, TransferError> {
     let started = Instant::now();
     let size = tokio::fs::metadata(path).await.map_err(TransferError::io("reading", path))?.len();
-    let progress = progress_bar(options.progress, size);
+    let progress = progress_bar(options, size, key);
     let content_type = content_type_for(path);
 
     if size < options.multipart_threshold.max(MIN_PART_SIZE) {
@@ -350,7 +354,7 @@ pub async fn download_to_file(
         bucket,
         key,
     ))?;
-    let progress = progress_bar(options.progress, output.content_length.unwrap_or(0).try_into().unwrap_or(0));
+    let progress = progress_bar(options, output.content_length.unwrap_or(0).try_into().unwrap_or(0), key);
 
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -467,13 +471,24 @@ async fn copy_body(
     Ok(copied)
 }
 
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
+fn progress_bar(options: &TransferOptions, len: u64, key: &str) -> ProgressBar {
+    if !options.progress {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}") {
+    let template = if options.progress_group.is_some() {
+        "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+    } else {
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
-    bar
+    match &options.progress_group {
+        Some(group) => {
+            bar.set_prefix(key.to_owned());
+            group.add(bar)
+        }
+        None => bar,
+    }
 }

@@ -37,7 +37,13 @@ async fn connect(sandbox: &Sandbox) -> Connected {
 }
 
 fn small_parts() -> TransferOptions {
-    TransferOptions { multipart_threshold: 5 * MIB, part_size: 5 * MIB, concurrency: 3, progress: false }
+    TransferOptions {
+        multipart_threshold: 5 * MIB,
+        part_size: 5 * MIB,
+        concurrency: 3,
+        progress: false,
+        progress_group: None,
+    }
 }
 
 fn pattern(len: usize) -> Vec<u8> {

@@ -65,3 +65,45 @@ async fn the_application_key_works_where_mfa_is_required_and_the_user_key_does_n
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("Error: ") && err.contains("MFA"), "{err}");
 }
+
+#[tokio::test]
+async fn download_to_puts_the_file_in_a_directory_and_help_has_no_mfa_flags() {
+    let (home, work) = (tempfile::tempdir().expect("home"), tempfile::tempdir().expect("work"));
+    std::fs::create_dir(work.path().join("out")).expect("dir");
+    let output = nomfa(home.path(), work.path()).args(["--download-to", "out"]).output().await.expect("nomfa runs");
+    assert_success(&output);
+    let downloaded = std::fs::read(work.path().join("out/SWE 2024-03-01.geojson")).expect("inside out/");
+    assert_eq!(downloaded, std::fs::read(SWE).expect("sample"));
+    assert!(!work.path().join("SWE 2024-03-01.geojson").exists(), "nothing in the working directory");
+
+    let help = nomfa(home.path(), work.path()).arg("--help").output().await.expect("help");
+    let help = text(&help.stdout);
+    assert!(help.contains("--download-to"), "{help}");
+    for flag in ["--token-code", "--mfa-serial", "--no-cache"] {
+        assert!(!help.contains(flag), "{flag} in nomfa --help:\n{help}");
+    }
+}
+
+#[test]
+fn the_repository_ignores_what_the_examples_download_into_its_root() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Ok(out) = std::process::Command::new("git")
+        .args([
+            "check-ignore",
+            "--no-index",
+            "Optimization_result.geojson",
+            "SWE 2024-03-01.geojson",
+            "basin_mean_swe.csv",
+        ])
+        .current_dir(&root)
+        .output()
+    else {
+        eprintln!("skipped: git is not installed");
+        return;
+    };
+    if !root.join(".git").exists() {
+        eprintln!("skipped: not a git checkout");
+        return;
+    }
+    assert_eq!(text(&out.stdout).lines().count(), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+}

@@ -24,6 +24,7 @@
 //!
 //! Ctrl-C or SIGTERM stops receiving, lets the downloads in flight finish, and exits 0.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +84,9 @@ struct Opt {
     mfa: bool,
 }
 
+/// Files at least this large get a progress bar on a terminal (8 MiB).
+const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
 /// What is recorded beside a downloaded file, to recognise the same object later.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Recorded {
@@ -112,6 +116,8 @@ struct Context {
     /// Of those, the ones that were already there (same size and ETag).
     skipped: AtomicUsize,
     max_files: Option<usize>,
+    /// Where large downloads draw their progress bars (on a terminal only).
+    progress: Option<indicatif::MultiProgress>,
     /// Set by Ctrl-C/SIGTERM, or when --max-messages files are on disk.
     stop: watch::Sender<bool>,
 }
@@ -163,6 +169,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         visibility_timeout: opt.visibility_timeout.max(1),
         files: AtomicUsize::new(0),
         skipped: AtomicUsize::new(0),
+        progress: std::io::stderr().is_terminal().then(indicatif::MultiProgress::new),
         max_files: opt.max_messages,
         stop: watch::channel(false).0,
     });
@@ -454,7 +461,13 @@ async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()>
         return Ok(());
     }
 
-    let options = TransferOptions { progress: false, ..TransferOptions::default() };
+    // A progress bar for large files, on a terminal only; several downloads share the screen.
+    let progress = ctx.progress.as_ref().filter(|_| size >= PROGRESS_MIN_BYTES);
+    let options = TransferOptions {
+        progress: progress.is_some(),
+        progress_group: progress.cloned(),
+        ..TransferOptions::default()
+    };
     let downloaded = common::download_to_file(&ctx.s3, &bucket, key, &path, &options).await?;
     let recorded = Recorded {
         size: downloaded.bytes,

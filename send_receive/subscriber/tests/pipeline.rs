@@ -376,5 +376,53 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
     let (status, out, err) = finish(child, Duration::from_secs(60)).await;
     assert!(status.success(), "{out}\n{err}");
     assert!(out.contains("twice.txt: already here (10 bytes, same ETag); skipped"), "{out}");
+    assert!(out.contains("Done: 0 files downloaded, 1 already here."), "{out}");
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "the message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_does_not_exist_ends_the_run_with_one_line() {
+    let p = Pipeline::start().await;
+    let url = format!("{}/000000000000/NoSuchQueue", p.sandbox.url());
+    let child = p.subscriber(&["--queue-url", &url]);
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(!status.success(), "{out}\n{err}");
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    assert!(err.starts_with("Error: ") && err.contains("NoSuchQueue") && err.contains("does not exist"), "{err}");
+    assert!(err.contains("cargo run -p setup") && err.contains("--queue-url"), "{err}");
+
+    // The same from the seed's .env key, which the line names.
+    std::fs::write(p.work.path().join(".env"), format!("sqs_url={url}\n")).expect(".env");
+    let (status, _, err) = finish(p.subscriber(&[]), Duration::from_secs(30)).await;
+    assert!(!status.success());
+    assert!(err.contains("sqs_url in ./.env"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_download_shows_progress_on_a_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let p = Pipeline::start().await;
+    let bytes = pattern(9 << 20, 3);
+    p.upload(SEED_BUCKET, "large/progress.bin", &bytes).await;
+    let command = format!(
+        "env -i HOME='{work}' TERM=xterm SOS_SANDBOX_URL={url} SOS_SANDBOX_DATA_DIR='{work}/none' '{bin}' \
+         --download-dir downloads --max-messages 1",
+        work = p.work.path().display(),
+        url = p.sandbox.url(),
+        bin = env!("CARGO_BIN_EXE_subscriber")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p.work.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("script runs");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("large/progress.bin ") && shown.contains("/9.00 MiB"), "a bar named by its key:\n{shown}");
+    assert_eq!(std::fs::read(p.downloads().join("large/progress.bin")).expect("downloaded"), bytes);
 }
