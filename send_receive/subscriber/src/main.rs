@@ -19,7 +19,8 @@
 //! 2. Receive messages: long polling, 20 s, up to 10 at a time.
 //! 3. For each message, with at most `--concurrency` at once: parse it (SNS envelope or raw; our
 //!    format or S3's own event), map the key to a safe path, skip a file already there (same size
-//!    and ETag), else download it (temp file, fsync, rename), print a one-line summary.
+//!    and ETag), else download it (temp file, fsync, rename), print a one-line summary; with
+//!    `--exec PROGRAM`, run the application's program on the file.
 //! 4. Delete the message once every file it announces is on disk; on failure leave it.
 //!
 //! Ctrl-C or SIGTERM stops receiving, lets the downloads in flight finish, and exits 0.
@@ -35,6 +36,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 use serde::{Deserialize, Serialize};
+use subscriber::exec::{Exec, FileInfo};
 use subscriber::message::{self, Announcement};
 use subscriber::safe_path;
 use tokio::sync::{Semaphore, watch};
@@ -79,6 +81,17 @@ struct Opt {
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     visibility_timeout: i32,
 
+    /// Seconds one --exec run may take; past that it is stopped and the message left for retry.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    exec_timeout: u64,
+
+    /// Once a file is on disk, run PROGRAM [ARGS…] with the file's path as last argument (no
+    /// shell) and SOS_BUCKET, SOS_KEY, SOS_SIZE, SOS_ETAG in its environment. Exit 0 lets the
+    /// message be deleted; anything else leaves it to come back (after maxReceiveCount, to the
+    /// dead-letter queue). Put it last: every argument after it is the program's.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROGRAM")]
+    exec: Vec<String>,
+
     /// Authenticate with an MFA session first.
     #[arg(long)]
     mfa: bool,
@@ -116,6 +129,8 @@ struct Context {
     /// Of those, the ones that were already there (same size and ETag).
     skipped: AtomicUsize,
     max_files: Option<usize>,
+    /// The application's program, run on each file (`--exec`).
+    exec: Option<Exec>,
     /// Where large downloads draw their progress bars (on a terminal only).
     progress: Option<indicatif::MultiProgress>,
     /// Set by Ctrl-C/SIGTERM, or when --max-messages files are on disk.
@@ -169,6 +184,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         visibility_timeout: opt.visibility_timeout.max(1),
         files: AtomicUsize::new(0),
         skipped: AtomicUsize::new(0),
+        exec: (!opt.exec.is_empty())
+            .then(|| Exec { command: opt.exec.clone(), timeout: Duration::from_secs(opt.exec_timeout.max(1)) }),
         progress: std::io::stderr().is_terminal().then(indicatif::MultiProgress::new),
         max_files: opt.max_messages,
         stop: watch::channel(false).0,
@@ -456,6 +473,9 @@ async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()>
         && tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == size)
     {
         println!("{key}: already here ({size} bytes, same ETag); skipped");
+        // A message that comes back after a failed or interrupted --exec finds its file here:
+        // the program runs again.
+        run_exec(ctx, &bucket, key, &path, &wanted).await?;
         ctx.skipped.fetch_add(1, Ordering::SeqCst);
         ctx.file_done();
         return Ok(());
@@ -477,7 +497,16 @@ async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()>
         .await
         .with_context(|| format!("writing {}", record_path.display()))?;
     println!("{}", summary(announcement, &downloaded).await);
+    run_exec(ctx, &bucket, key, &path, &recorded).await?;
     ctx.file_done();
+    Ok(())
+}
+
+/// 3b. With `--exec`, the application's program on the file; its failure fails the message.
+async fn run_exec(ctx: &Context, bucket: &str, key: &str, path: &Path, recorded: &Recorded) -> anyhow::Result<()> {
+    let Some(exec) = &ctx.exec else { return Ok(()) };
+    let file = FileInfo { bucket, key, size: recorded.size, etag: &recorded.etag, path };
+    exec.run(&file).await?;
     Ok(())
 }
 

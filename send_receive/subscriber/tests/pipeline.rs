@@ -426,3 +426,89 @@ async fn a_large_download_shows_progress_on_a_terminal() {
     assert!(shown.contains("large/progress.bin ") && shown.contains("/9.00 MiB"), "a bar named by its key:\n{shown}");
     assert_eq!(std::fs::read(p.downloads().join("large/progress.bin")).expect("downloaded"), bytes);
 }
+
+/// A shell script as an `--exec` program: `sh -c SCRIPT handler`, the file's path then being `$1`.
+fn exec_sh(script: &str) -> Vec<String> {
+    ["--exec", "sh", "-c", script, "handler"].map(str::to_owned).to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_program_on_each_file_with_its_environment_then_the_message_is_deleted() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--max-messages", "3", "--concurrency", "2"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(
+        r#"echo "got $SOS_BUCKET $SOS_KEY $SOS_SIZE $SOS_ETAG $(wc -c < "$1")"; echo "to stderr" >&2"#,
+    ));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut etags = Vec::new();
+    for i in 0..3u8 {
+        let key = format!("exec/file {i}.txt");
+        p.upload(SEED_BUCKET, &key, &pattern(100 + usize::from(i), i)).await;
+        let head = p.s3.head_object().bucket(SEED_BUCKET).key(&key).send().await.expect("head");
+        etags.push((key, head.e_tag().unwrap_or_default().trim_matches('"').to_owned()));
+    }
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    for (i, (key, etag)) in etags.iter().enumerate() {
+        let size = 100 + i;
+        let line = format!("[{key}] got {SEED_BUCKET} {key} {size} {etag} {size}");
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
+        assert!(err.lines().any(|l| l == format!("[{key}] to stderr")), "{err}");
+    }
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_program_leaves_the_message_until_the_queue_moves_it_to_the_dlq() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--retry-delay", "0"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(r#"echo "cannot handle $SOS_KEY" >&2; exit 3"#));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/bad.txt", b"bad").await;
+    until(Duration::from_secs(60), "the message in the DLQ", async || p.count(SEED_DLQ).await.0 == 1).await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(err.matches("[exec/bad.txt] cannot handle exec/bad.txt").count(), 5, "run once per receive:\n{err}");
+    assert!(err.contains("exited with exit status: 3"), "{err}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0));
+    // The file itself is on disk; only the program failed.
+    assert_eq!(std::fs::read(p.downloads().join("exec/bad.txt")).expect("downloaded"), b"bad");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_past_its_timeout_is_stopped_and_the_message_left() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--retry-delay", "30", "--exec-timeout", "1"].map(str::to_owned).to_vec();
+    args.extend(exec_sh("sleep 30"));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/slow.txt", b"slow").await;
+    // Received, timed out, then left invisible for --retry-delay.
+    until(Duration::from_secs(30), "the message back in the queue, invisible", async || {
+        p.count(SEED_QUEUE).await == (0, 1) && p.downloads().join("exec/slow.txt").exists()
+    })
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(err.contains("ran longer than 1 s (--exec-timeout) and was stopped"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_a_message_invisible_while_its_work_outlasts_the_visibility_timeout() {
+    let p = Pipeline::start().await;
+    let runs = p.work.path().join("runs.log");
+    // Visibility 2 s, work 5 s: without the heartbeat the queue would offer the message again
+    // (and the program would run twice) before the first run ends.
+    let mut args: Vec<String> =
+        ["--visibility-timeout", "2", "--max-messages", "1", "--concurrency", "2"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(&format!("echo run >> '{}'; sleep 5", runs.display())));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/long.txt", b"long").await;
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&runs).expect("runs"), "run\n", "the program ran once");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "and the message was deleted");
+}
