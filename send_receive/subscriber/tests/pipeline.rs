@@ -50,8 +50,13 @@ impl Pipeline {
     }
 
     fn subscriber(&self, args: &[&str]) -> Child {
+        self.subscriber_in("downloads", args)
+    }
+
+    /// A subscriber writing into `dir` (relative to the work directory).
+    fn subscriber_in(&self, dir: &str, args: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_subscriber"))
-            .args(["--download-dir", "downloads"])
+            .args(["--download-dir", dir])
             .args(args)
             .current_dir(self.work.path())
             .env_clear()
@@ -511,4 +516,76 @@ async fn the_heartbeat_keeps_a_message_invisible_while_its_work_outlasts_the_vis
     assert!(status.success(), "{out}\n{err}");
     assert_eq!(std::fs::read_to_string(&runs).expect("runs"), "run\n", "the program ran once");
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "and the message was deleted");
+}
+
+/// Every file below `dir`, as paths relative to it (the subscriber's hidden records left out).
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if dir.exists() {
+        collect_files(dir, &mut files);
+    }
+    let mut names: Vec<String> = files
+        .iter()
+        .filter(|f| !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .map(|f| f.strip_prefix(dir).expect("below").to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applications_on_two_queues_each_get_every_file_and_two_copies_on_one_queue_share_them() {
+    let p = Pipeline::start().await;
+    // A second application: its own queue, subscribed to the topic (what `setup --queue` makes).
+    let second = p.sqs.create_queue().queue_name("SecondApplication").send().await.expect("queue");
+    let second = second.queue_url().expect("url").to_owned();
+    p.sns
+        .subscribe()
+        .topic_arn(format!("arn:aws:sns:us-east-1:000000000000:{}", sandbox::SEED_TOPIC))
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:SecondApplication")
+        .send()
+        .await
+        .expect("subscribe");
+
+    // Fan-out: one subscriber per application, each on its own queue.
+    let files = 10;
+    let first_app = p.subscriber_in("first", &["--max-messages", &files.to_string()]);
+    let second_app = p.subscriber_in("second", &["--queue-url", &second, "--max-messages", &files.to_string()]);
+    let mut expected = Vec::new();
+    for i in 0..files {
+        let key = format!("fanout/{i}.bin");
+        p.upload(SEED_BUCKET, &key, &pattern(1000 + i, u8::try_from(i).expect("small"))).await;
+        expected.push(key);
+    }
+    for child in [first_app, second_app] {
+        let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+        assert!(status.success(), "{out}\n{err}");
+    }
+    for dir in ["first", "second"] {
+        assert_eq!(files_below(&p.work.path().join(dir)), expected, "{dir} got every file");
+        for (i, key) in expected.iter().enumerate() {
+            let bytes = std::fs::read(p.work.path().join(dir).join(key)).expect("file");
+            assert!(bytes == pattern(1000 + i, u8::try_from(i).expect("small")), "{dir}/{key} is intact");
+        }
+    }
+
+    // Two copies of one application share its queue: every file once in all.
+    let files = 20;
+    let copy_a = p.subscriber_in("copy-a", &["--idle-exit", "3"]);
+    let copy_b = p.subscriber_in("copy-b", &["--idle-exit", "3"]);
+    let mut expected = Vec::new();
+    for i in 0..files {
+        let key = format!("shared/{i:02}.bin");
+        p.upload(SEED_BUCKET, &key, &pattern(500 + i, 7)).await;
+        expected.push(key);
+    }
+    let (a, b) = (finish(copy_a, Duration::from_secs(60)).await, finish(copy_b, Duration::from_secs(60)).await);
+    assert!(a.0.success() && b.0.success(), "{a:?}\n{b:?}");
+    let (in_a, in_b) = (files_below(&p.work.path().join("copy-a")), files_below(&p.work.path().join("copy-b")));
+    let mut all: Vec<String> = in_a.iter().chain(&in_b).cloned().collect();
+    all.sort();
+    assert_eq!(all, expected, "each file exactly once across the two copies (a: {}, b: {})", in_a.len(), in_b.len());
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0));
+    eprintln!("two copies on one queue: {} and {} files", in_a.len(), in_b.len());
 }
