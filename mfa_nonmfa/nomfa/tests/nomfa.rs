@@ -107,3 +107,51 @@ fn the_repository_ignores_what_the_examples_download_into_its_root() {
     }
     assert_eq!(text(&out.stdout).lines().count(), 3, "{}{}", text(&out.stdout), text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_keeps_listing_across_session_renewals_until_ctrl_c() {
+    use tokio::io::AsyncBufReadExt as _;
+    let data = tempfile::tempdir().expect("data");
+    let options = SandboxOptions {
+        require_mfa: true,
+        standalone: true,
+        min_session_seconds: 1,
+        ..SandboxOptions::ephemeral(data.path())
+    };
+    let sandbox = Sandbox::start(options).await.expect("sandbox");
+    let (home, work) = (tempfile::tempdir().expect("home"), tempfile::tempdir().expect("work"));
+    // Sessions of 1 s, a listing every second: every listing needs a renewed session.
+    let mut child = nomfa(home.path(), work.path())
+        .args(["--sandbox", "--duration", "1", "--watch", "1", "-v"])
+        .env("SOS_SANDBOX_URL", sandbox.url())
+        .env("AWS_ACCESS_KEY_ID", APP_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", APP_SECRET_ACCESS_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nomfa runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut listings = 0;
+    let mut shown = String::new();
+    while listings < 4 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a line in time")
+            .expect("read")
+            .unwrap_or_else(|| panic!("nomfa ended early:\n{shown}"));
+        listings += usize::from(line.ends_with("files under the prefix"));
+        shown.push_str(&line);
+        shown.push('\n');
+    }
+    // Ctrl-C.
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().await.expect("kill").success());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("ends after Ctrl-C")
+        .expect("output");
+    assert!(output.status.success(), "exit 0 after Ctrl-C:\n{shown}\n{}", text(&output.stderr));
+    let sessions = text(&output.stderr).matches("new GetSessionToken session").count();
+    assert!(sessions >= 4, "a session per listing at least ({sessions}):\n{}", text(&output.stderr));
+}

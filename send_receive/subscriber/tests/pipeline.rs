@@ -283,13 +283,22 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_download_exits_0_and_loses_no_message() {
+    stop_mid_download("-TERM", 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_sigint_mid_download_exits_0_and_loses_no_message() {
+    stop_mid_download("-INT", 3).await;
+}
+
+/// `signal` sent to a subscriber once a download of `total` 30 MiB files is under way.
+async fn stop_mid_download(signal: &str, total: u8) {
     let p = Pipeline::start().await;
     let child = p.subscriber(&["--concurrency", "2"]);
-    let total = 6;
     for i in 0..total {
         p.upload(SEED_BUCKET, &format!("big/{i}.bin"), &pattern(30 << 20, i)).await;
     }
-    // SIGTERM once a download is under way (its temp file exists).
+    // The signal once a download is under way (its temp file exists).
     let downloads = p.downloads();
     until(Duration::from_secs(60), "a download in progress", async || {
         let mut files = Vec::new();
@@ -300,10 +309,10 @@ async fn sigterm_mid_download_exits_0_and_loses_no_message() {
     })
     .await;
     let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    let killed = Command::new("kill").args([signal, &pid]).status().await.expect("kill");
     assert!(killed.success());
     let (status, out, err) = finish(child, Duration::from_secs(120)).await;
-    assert!(status.success(), "exit 0 after SIGTERM: {status}\n{out}\n{err}");
+    assert!(status.success(), "exit 0 after {signal}: {status}\n{out}\n{err}");
 
     let downloaded = (0..total).filter(|i| p.downloads().join(format!("big/{i}.bin")).exists()).count();
     for i in 0..total {
