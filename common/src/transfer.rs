@@ -362,7 +362,9 @@ pub async fn download_to_file(
     };
     tokio::fs::create_dir_all(&dir).await.map_err(TransferError::io("creating", &dir))?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefix = format!(".{file_name}.");
+    // The temp file's name says whose it is (`.<name>.<pid>.<random>.part`), so that after a
+    // crash [`remove_dead_temp_files`] can tell a dead process's leftovers from a live one's.
+    let prefix = format!(".{file_name}.{}.", std::process::id());
     let mut temp = tempfile::Builder::new();
     temp.prefix(&prefix).suffix(".part");
     // tempfile creates files readable by the owner only; a download should get the usual
@@ -437,6 +439,52 @@ pub async fn download_to_file(
     })
 }
 
+/// The process id in the name of a download's temp file (`.<name>.<pid>.<random>.part`), if
+/// `name` is one.
+pub fn temp_file_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".part")?;
+    let (rest, random) = stem.rsplit_once('.')?;
+    let (_, pid) = rest.rsplit_once('.')?;
+    (!random.is_empty()).then_some(())?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running. Where that cannot be told (no `/proc`), it is taken as
+/// running, so nothing of a live process is ever removed.
+pub fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    pid == std::process::id() || proc.join(pid.to_string()).exists()
+}
+
+/// Removes, below `dir`, the temp files of downloads whose process is no longer running (killed
+/// mid-download); a running process's are left alone. Returns how many were removed.
+pub fn remove_dead_temp_files(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                pending.push(entry.path());
+            } else if file_type.is_file()
+                && let Some(pid) = temp_file_owner(&entry.file_name().to_string_lossy())
+                && !process_alive(pid)
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Copies exactly `len` bytes of `body` into `writer` (stopping there even if the body goes on),
 /// and fails if the body ends before.
 async fn copy_body(
@@ -490,5 +538,37 @@ fn progress_bar(options: &TransferOptions, len: u64, key: &str) -> ProgressBar {
             group.add(bar)
         }
         None => bar,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_file_names_say_whose_they_are() {
+        assert_eq!(temp_file_owner(".SWE 2024.geojson.4242.aB3dE9.part"), Some(4242));
+        assert_eq!(temp_file_owner(".x.1.r.part"), Some(1));
+        for other in ["SWE.geojson", ".x.part", ".x.abc.r.part", "x.1.r.part", ".x.1.r.partial", ".x.sos.json"] {
+            assert_eq!(temp_file_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_dead_process_temp_files_are_removed_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("sub")).expect("sub");
+        // A pid beyond any Linux pid_max is never running.
+        let dead = dir.path().join("sub/.f.bin.4194999.abcdef.part");
+        let mine = dir.path().join(format!(".f.bin.{}.abcdef.part", std::process::id()));
+        let other = dir.path().join("f.bin");
+        for file in [&dead, &mine, &other] {
+            std::fs::write(file, b"x").expect("write");
+        }
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        assert_eq!(remove_dead_temp_files(dir.path()).expect("sweep"), 1);
+        assert!(!dead.exists() && mine.exists() && other.exists());
     }
 }

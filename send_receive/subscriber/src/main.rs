@@ -37,6 +37,7 @@ use clap::Parser;
 use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 use serde::{Deserialize, Serialize};
 use subscriber::exec::{Exec, FileInfo};
+use subscriber::journal::Journal;
 use subscriber::message::{self, Announcement};
 use subscriber::safe_path;
 use tokio::sync::{Semaphore, watch};
@@ -77,8 +78,10 @@ struct Opt {
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     retry_delay: i32,
 
-    /// Visibility timeout asked for received messages; a long download extends it.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// Visibility timeout asked for received messages, renewed every third of it while a message
+    /// is worked on: after a crash, what the process held is back in the queue this soon at the
+    /// latest (at once, for what its journal recorded).
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
     visibility_timeout: i32,
 
     /// Seconds one --exec run may take; past that it is stopped and the message left for retry.
@@ -129,6 +132,8 @@ struct Context {
     /// Of those, the ones that were already there (same size and ETag).
     skipped: AtomicUsize,
     max_files: Option<usize>,
+    /// The messages in hand, for a restart after a crash.
+    journal: Journal,
     /// The application's program, run on each file (`--exec`).
     exec: Option<Exec>,
     /// Where large downloads draw their progress bars (on a terminal only).
@@ -174,8 +179,23 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let download_dir = tokio::fs::canonicalize(&opt.download_dir)
         .await
         .with_context(|| format!("resolving {}", opt.download_dir.display()))?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    // After a crash (SIGKILL, power loss): give back at once the messages a stopped subscriber
+    // held here, and remove its half-written temp files. Never a running one's.
+    let recovered = Journal::recover(&sqs, &download_dir).await;
+    let removed = common::transfer::remove_dead_temp_files(&download_dir)
+        .with_context(|| format!("cleaning up {}", download_dir.display()))?;
+    if recovered.journals > 0 || removed > 0 {
+        println!(
+            "Recovered after a stopped subscriber: {} message{} back in the queue, {removed} temp file{} removed.",
+            recovered.released,
+            if recovered.released == 1 { "" } else { "s" },
+            if removed == 1 { "" } else { "s" }
+        );
+    }
     let ctx = Arc::new(Context {
-        sqs: aws_sdk_sqs::Client::new(&config),
+        journal: Journal::new(&download_dir, &queue_url),
+        sqs,
         s3: connection.s3_client_with(&config),
         queue_url,
         default_bucket: opt.common.bucket(),
@@ -274,6 +294,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             last_activity = Instant::now();
         }
         for message in messages {
+            if let (Some(id), Some(handle)) = (message.message_id(), message.receipt_handle()) {
+                ctx.journal.add(id, handle);
+            }
             let permit = slots.clone().acquire_owned().await.context("the task pool closed")?;
             let ctx = ctx.clone();
             tasks.spawn(async move {
@@ -283,6 +306,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         }
     }
     while tasks.join_next().await.is_some() {}
+    ctx.journal.close();
     let skipped = ctx.skipped.load(Ordering::SeqCst);
     let downloaded = ctx.files.load(Ordering::SeqCst) - skipped;
     let plural = |n: usize| if n == 1 { "" } else { "s" };
@@ -379,26 +403,7 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
         .cloned()
         .unwrap_or_else(|| "?".into());
-    let result = async {
-        let announcements = message::parse(message.body().unwrap_or_default())?;
-        // Keep the message invisible while long downloads run.
-        let heartbeat = tokio::spawn(extend_visibility(
-            ctx.sqs.clone(),
-            ctx.queue_url.clone(),
-            handle.clone(),
-            ctx.visibility_timeout,
-        ));
-        let mut outcome = Ok(());
-        for announcement in &announcements {
-            if let Err(err) = fetch(ctx, announcement).await {
-                outcome = Err(err);
-                break;
-            }
-        }
-        heartbeat.abort();
-        outcome
-    }
-    .await;
+    let result = handle_files(ctx, &message, &handle).await;
     match result {
         Ok(()) => {
             if let Err(err) = ctx.sqs.delete_message().queue_url(&ctx.queue_url).receipt_handle(&handle).send().await {
@@ -423,11 +428,34 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
                 .await;
         }
     }
+    ctx.journal.remove(&id);
 }
 
-/// Renews the visibility of a message every half timeout until aborted.
+/// Every file `message` announces onto disk, while a heartbeat keeps the message invisible.
+async fn handle_files(ctx: &Context, message: &aws_sdk_sqs::types::Message, handle: &str) -> anyhow::Result<()> {
+    let announcements = message::parse(message.body().unwrap_or_default())?;
+    // Keep the message invisible while long downloads (and --exec runs) go on.
+    let heartbeat = tokio::spawn(extend_visibility(
+        ctx.sqs.clone(),
+        ctx.queue_url.clone(),
+        handle.to_owned(),
+        ctx.visibility_timeout,
+    ));
+    let mut outcome = Ok(());
+    for announcement in &announcements {
+        if let Err(err) = fetch(ctx, announcement).await {
+            outcome = Err(err);
+            break;
+        }
+    }
+    heartbeat.abort();
+    outcome
+}
+
+/// Renews the visibility of a message every third of the timeout until aborted, so that one late
+/// renewal still leaves time for the next.
 async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handle: String, timeout: i32) {
-    let period = Duration::from_secs(u64::try_from(timeout / 2).unwrap_or(1).max(1));
+    let period = Duration::from_millis(u64::try_from(timeout).unwrap_or(1).max(1) * 1000 / 3);
     loop {
         tokio::time::sleep(period).await;
         let renewed = sqs

@@ -598,3 +598,89 @@ async fn two_applications_on_two_queues_each_get_every_file_and_two_copies_on_on
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0));
     eprintln!("two copies on one queue: {} and {} files", in_a.len(), in_b.len());
 }
+
+/// A small deterministic generator for the kill times (the seed is printed, to replay a run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_at_random_while_200_files_stream_it_loses_nothing_and_leaves_no_temp_file() {
+    let p = Pipeline::start().await;
+    let total = 200usize;
+    let size_of = |i: usize| if i.is_multiple_of(25) { 6 << 20 } else { 1000 + (i * 7919) % 300_000 };
+    let seed_of = |i: usize| u8::try_from(i % 251).expect("small");
+    let sources = p.work.path().join("sources");
+    std::fs::create_dir(&sources).expect("sources");
+    let s3 = p.s3.clone();
+    let uploads = tokio::spawn(async move {
+        let options = TransferOptions { progress: false, ..TransferOptions::default() };
+        for i in 0..total {
+            let file = sources.join(format!("{i}"));
+            tokio::fs::write(&file, pattern(size_of(i), seed_of(i))).await.expect("source");
+            common::upload_file(&s3, SEED_BUCKET, &format!("stream/{i:03}.bin"), &file, &options)
+                .await
+                .expect("upload");
+            // A stream, not a burst: new files keep arriving across all the kills.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
+    let seed = seed.unwrap_or(42);
+    let mut random = Lcg(seed);
+    let kills = 8;
+    let mut args: Vec<&str> = vec!["--concurrency", "4"];
+    let mut recovered = Vec::new();
+    for _ in 0..kills {
+        let mut child = p.subscriber(&args);
+        tokio::time::sleep(Duration::from_millis(200 + random.next(600))).await;
+        child.start_kill().expect("SIGKILL");
+        let output = child.wait_with_output().await.expect("killed");
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        recovered.extend(out.lines().filter(|l| l.starts_with("Recovered")).map(str::to_owned));
+    }
+    // The restart, right after the last kill: what the killed processes' journals name comes back
+    // at once; what a long poll of a killed process took after it died (no journal can know it)
+    // comes back after the visibility timeout, 15 s. It exits once idle for longer than that.
+    let restarted = Instant::now();
+    args.extend(["--idle-exit", "20"]);
+    let child = p.subscriber(&args);
+    uploads.await.expect("every upload");
+    let uploaded = restarted.elapsed();
+    let downloads = p.downloads();
+    until(Duration::from_secs(180), "every file on disk", async || files_below(&downloads).len() == total).await;
+    let took = restarted.elapsed();
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    eprintln!(
+        "crash test (seed {seed}): {kills} SIGKILLs; restart to last file: {:.2} s (the last upload ended {:.2} s \
+         after the restart); {}",
+        took.as_secs_f64(),
+        uploaded.as_secs_f64(),
+        out.lines().find(|l| l.starts_with("Recovered")).unwrap_or("nothing to recover")
+    );
+    eprintln!("restarts after a kill said: {recovered:?}");
+
+    for i in 0..total {
+        let bytes = std::fs::read(downloads.join(format!("stream/{i:03}.bin"))).expect("file");
+        assert!(bytes == pattern(size_of(i), seed_of(i)), "stream/{i:03}.bin differs from its source");
+    }
+    let mut left = Vec::new();
+    collect_files(&downloads, &mut left);
+    let temps: Vec<_> = left
+        .iter()
+        .filter(|f| {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.ends_with(".part") || name.ends_with(".tmp") || name.starts_with(".sos-inflight")
+        })
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message deleted");
+    assert_eq!(p.count(SEED_DLQ).await, (0, 0), "none failed");
+}
