@@ -583,3 +583,17 @@ async fn wait_for_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_failures_back_off_from_1_s_to_60_s_and_a_success_starts_over() {
+        let mut failures = Failures::default();
+        let delays: Vec<u64> = (0..9).map(|_| failures.failed("throttled").as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        failures.recovered();
+        assert_eq!(failures.failed("again").as_secs(), 1, "a new streak starts at 1 s");
+    }
+}
