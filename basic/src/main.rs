@@ -47,7 +47,8 @@ struct Opt {
     #[arg(long, env = "SOS_KEY", default_value = common::DEFAULT_KEY)]
     key: String,
 
-    /// Where to download the file [default: ./<file name of --key>].
+    /// Where to download the file: a file name, or a directory to put it in
+    /// [default: ./<file name of --key>].
     #[arg(long, value_name = "PATH")]
     download_to: Option<PathBuf>,
 
@@ -159,9 +160,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     // ANCHOR: step5
     // 5. Download the file. `download_to_file` streams the body into a temp file beside the
     //    target and renames it into place when complete, like boto3's `download_file`.
-    let download_to = match &opt.download_to {
-        Some(path) => path.clone(),
-        None => PathBuf::from(file_name_of(key)?),
+    let Some(download_to) = common::transfer::download_destination(opt.download_to.as_deref(), key) else {
+        bail!("{key:?} has no file name; pass --download-to with a file name");
     };
     println!("\n5. Download {key}");
     let transfer = TransferOptions::default();

@@ -171,7 +171,7 @@ async fn a_missing_key_ends_the_run_with_one_line() {
 async fn an_unreachable_endpoint_ends_the_run_with_one_line() {
     let machine = Machine::new();
     let output = machine.basic(None, &["--endpoint-url", "http://127.0.0.1:1"]).await;
-    assert_one_line_failure(&output, "connection refused");
+    assert_one_line_failure(&output, "nothing listens at http://127.0.0.1:1 (from --endpoint-url)");
 }
 
 #[tokio::test]

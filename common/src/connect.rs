@@ -31,6 +31,57 @@ pub enum ConnectError {
         /// Where we looked.
         url: String,
     },
+    /// The endpoint has no `http://` or `https://`.
+    #[error("the endpoint {url:?} (from {origin}) has no scheme: write http://{url} (a local server) or https://{url}")]
+    EndpointScheme {
+        /// The URL as given.
+        url: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// Nothing listens at the endpoint.
+    #[error(
+        "nothing listens at {url} (from {origin}): start the sandbox with `cargo run -p sandbox`, or {}",
+        drop_hint(origin)
+    )]
+    EndpointRefused {
+        /// The URL.
+        url: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// The profile named is in neither AWS file.
+    #[error("{}", no_profile_line(profile, origin, available))]
+    NoSuchProfile {
+        /// The profile asked for.
+        profile: String,
+        /// Where its name came from (`--profile`, `AWS_PROFILE`, `AWS_PROFILE in ./.env`).
+        origin: String,
+        /// The profiles that do exist.
+        available: Vec<String>,
+    },
+    /// One half of a key pair is set in the environment.
+    #[error(
+        "{present} is set{} but {missing} is not: set both, or neither to use a profile or the sandbox",
+        present_where(present)
+    )]
+    HalfKey {
+        /// The variable that is set.
+        present: &'static str,
+        /// The one that is missing.
+        missing: &'static str,
+    },
+    /// The SDK's chain found no credentials for AWS.
+    #[error(
+        "no AWS credentials for profile {profile} ({detail}): run `aws configure` or `aws sso login`, \
+         or pass --sandbox to use the local sandbox"
+    )]
+    NoCredentials {
+        /// The profile in use.
+        profile: String,
+        /// What the chain said.
+        detail: String,
+    },
     /// The AWS config could not be read.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsError),
@@ -47,8 +98,8 @@ pub enum Target {
     Endpoint {
         /// Its URL.
         url: String,
-        /// The flag or variable it came from.
-        source: &'static str,
+        /// The flag or variable it came from (`AWS_ENDPOINT_URL in ./.env` when from a `.env` file).
+        source: String,
     },
     /// A sandbox.
     Sandbox {
@@ -92,6 +143,15 @@ impl Connection {
 
     /// Like [`Connection::open`], with the target already chosen.
     pub async fn open_choice(args: &CommonArgs, choice: TargetChoice) -> Result<Self, ConnectError> {
+        check_key_pair()?;
+        if !matches!(choice, TargetChoice::Sandbox { .. })
+            && let Some(profile) = &args.profile
+        {
+            check_profile(profile).await?;
+        }
+        if let TargetChoice::Endpoint { url, source } = &choice {
+            check_endpoint(url, source).await?;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
@@ -152,10 +212,11 @@ impl Connection {
         };
 
         let mut sdk_config = loader.load().await;
-        if !matches!(target, Target::Sandbox { .. })
-            && let Some(role) = crate::credentials::RoleProfile::find(args.profile.as_deref()).await?
-        {
-            sdk_config = with_role_mfa_provider(sdk_config, args, &role, &target).await;
+        if !matches!(target, Target::Sandbox { .. }) {
+            match crate::credentials::RoleProfile::find(args.profile.as_deref()).await? {
+                Some(role) => sdk_config = with_role_mfa_provider(sdk_config, &role, &target).await,
+                None => check_credentials(&sdk_config, args.profile.as_deref()).await?,
+            }
         }
 
         Ok(Self {
@@ -202,9 +263,11 @@ impl Connection {
                 "Target: AWS (profile {}, region {region}). Pass --sandbox to use the local sandbox instead.",
                 profile.as_deref().unwrap_or("default")
             ),
-            Target::Endpoint { url, source } => format!(
-                "Target: the endpoint {url} (from {source}, region {region}). Remove {source} to use AWS or the sandbox."
-            ),
+            Target::Endpoint { url, source } => {
+                let hint = drop_hint(source);
+                let hint = hint[..1].to_uppercase() + &hint[1..];
+                format!("Target: the endpoint {url} (from {source}, region {region}). {hint}.")
+            }
             Target::Sandbox { url, embedded, reason, data_dir } => {
                 let how = if *embedded { "embedded sandbox started in this process" } else { "running sandbox" };
                 let why = match reason {
@@ -219,6 +282,134 @@ impl Connection {
                 let keep = if *embedded { "; `cargo run -p sandbox` keeps one running for other tools" } else { "" };
                 format!("Target: the {how} at {url} ({why}{data}). {other}{keep}.")
             }
+        }
+    }
+
+    /// For a program whose data other programs should see (the uploader's files, the
+    /// subscriber's queue): one line saying that the sandbox it started is its own, or `None`.
+    pub fn private_sandbox_note(&self, program: &str) -> Option<String> {
+        matches!(self.target, Target::Sandbox { embedded: true, .. }).then(|| {
+            format!(
+                "Note: no sandbox was running, so {program} started its own, which no other program can see and which \
+                 ends with it. Start a shared one first with `cargo run -p sandbox` (in another terminal)."
+            )
+        })
+    }
+}
+
+/// How to stop using an endpoint that came from `source`.
+fn drop_hint(source: &str) -> String {
+    match source.split_once(" in ") {
+        _ if source == "--endpoint-url" => "drop --endpoint-url to use AWS or the sandbox".to_owned(),
+        Some((var, file)) => format!("remove the {var} line from {file} to use AWS or the sandbox"),
+        None => format!("unset {source} to use AWS or the sandbox"),
+    }
+}
+
+fn no_profile_line(profile: &str, source: &str, available: &[String]) -> String {
+    let files = "~/.aws/config or ~/.aws/credentials";
+    let fix = if available.is_empty() {
+        format!("there are no profiles; make it with `aws configure --profile {profile}`")
+    } else {
+        format!("the profiles there are {}", available.join(", "))
+    };
+    let drop = match source.split_once(" in ") {
+        Some((var, file)) => format!("; fix the {var} line of {file}"),
+        None if source == "--profile" => String::new(),
+        None => format!("; fix or unset {source}"),
+    };
+    format!("profile {profile:?} (from {source}) is not in {files}: {fix}{drop}")
+}
+
+fn present_where(name: &str) -> String {
+    crate::settings::dotenv_source(name).map(|p| format!(" (in {})", p.display())).unwrap_or_default()
+}
+
+/// Refuses half a key pair in the environment before the SDK's chain would skip it and go on
+/// to the instance-metadata service.
+fn check_key_pair() -> Result<(), ConnectError> {
+    use crate::settings::non_empty_env;
+    const ID: &str = "AWS_ACCESS_KEY_ID";
+    const SECRET: &str = "AWS_SECRET_ACCESS_KEY";
+    match (non_empty_env(ID), non_empty_env(SECRET)) {
+        (Some(_), None) => Err(ConnectError::HalfKey { present: ID, missing: SECRET }),
+        (None, Some(_)) => Err(ConnectError::HalfKey { present: SECRET, missing: ID }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a profile that is in neither AWS file, naming the ones that are.
+async fn check_profile(profile: &str) -> Result<(), ConnectError> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let source = match crate::settings::non_empty_env("AWS_PROFILE") {
+        Some(from_env) if from_env == profile => crate::settings::describe_variable("AWS_PROFILE"),
+        _ => "--profile".to_owned(),
+    };
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        Some(profile.to_owned().into()),
+    )
+    .await;
+    let available: Vec<String> = match &set {
+        Ok(set) if set.get_profile(profile).is_some() => return Ok(()),
+        Ok(set) => {
+            let mut names: Vec<String> = set.profiles().map(str::to_owned).collect();
+            names.sort();
+            names
+        }
+        Err(_) => Vec::new(),
+    };
+    Err(ConnectError::NoSuchProfile { profile: profile.to_owned(), origin: source, available })
+}
+
+/// Refuses an endpoint without a scheme, and one where nothing listens (checked with one TCP
+/// connection, so the first line says what is wrong rather than a failed request later).
+async fn check_endpoint(url: &str, source: &str) -> Result<(), ConnectError> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(ConnectError::EndpointScheme { url: url.to_owned(), origin: source.to_owned() });
+    }
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        return Err(ConnectError::EndpointScheme { url: url.to_owned(), origin: source.to_owned() });
+    };
+    let Some(host) = uri.host() else { return Ok(()) };
+    let port = uri.port_u16().unwrap_or(if lower.starts_with("https") { 443 } else { 80 });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(Duration::from_secs(2), connect).await {
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(ConnectError::EndpointRefused { url: url.to_owned(), origin: source.to_owned() })
+        }
+        // Anything else (a slow network, a name that does not resolve here) is left for the
+        // requests to report.
+        _ => Ok(()),
+    }
+}
+
+/// Asks the configured chain for credentials once, so that missing ones end the run with one line
+/// before any request (and without the instance-metadata client's warnings).
+async fn check_credentials(config: &SdkConfig, profile: Option<&str>) -> Result<(), ConnectError> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let Some(provider) = config.credentials_provider() else { return Ok(()) };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let mut detail = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(inner) = source {
+                detail = inner.to_string();
+                source = inner.source();
+            }
+            tracing::info!(%detail, "the credentials chain found nothing");
+            // The chain's last provider is the instance-metadata service; what it says about itself
+            // on a machine that is not an EC2 instance only confuses.
+            if detail.contains("IMDS") || detail.to_ascii_lowercase().contains("metadata") {
+                detail = "none in the environment, the AWS files, SSO or instance metadata".to_owned();
+            }
+            Err(ConnectError::NoCredentials { profile: profile.unwrap_or("default").to_owned(), detail })
         }
     }
 }
@@ -239,10 +430,10 @@ fn sandbox_credentials() -> Credentials {
 /// Rust cannot prompt for the code itself (awslabs/aws-sdk-rust#527).
 async fn with_role_mfa_provider(
     config: SdkConfig,
-    args: &CommonArgs,
     role: &crate::credentials::RoleProfile,
     target: &Target,
 ) -> SdkConfig {
+    let mfa = crate::settings::MfaArgs::from_env();
     let mut source = aws_config::profile::ProfileFileCredentialsProvider::builder();
     if let Some(name) = &role.source_profile {
         source = source.profile_name(name);
@@ -251,14 +442,10 @@ async fn with_role_mfa_provider(
         .to_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(source.build()))
         .build();
-    let cache = (!args.no_cache)
-        .then(|| crate::credentials::SessionCache::entry("role", args.profile.as_deref(), &role.mfa_serial, target));
-    let provider = crate::credentials::AssumeRoleWithMfaProvider::new(
-        aws_sdk_sts::Client::new(&sts_config),
-        role,
-        args.token_code.clone(),
-        cache,
-    );
+    let cache = (!mfa.no_cache)
+        .then(|| crate::credentials::SessionCache::entry("role", role.profile.as_deref(), &role.mfa_serial, target));
+    let provider =
+        crate::credentials::AssumeRoleWithMfaProvider::new(aws_sdk_sts::Client::new(&sts_config), role, None, cache);
     config
         .to_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::connect::Target;
-use crate::settings::CommonArgs;
+use crate::settings::MfaArgs;
 
 /// The seed's prompt, word for word.
 pub const MFA_PROMPT: &str = "Please enter your 6 digit MFA code:";
@@ -68,13 +68,14 @@ impl std::fmt::Debug for MfaCode {
 }
 
 impl MfaCode {
-    /// Accepts exactly six ASCII digits (surrounding whitespace ignored).
+    /// Accepts six ASCII digits, written as authenticator apps show them too: `123 456` or
+    /// `123-456` (spaces and dashes between the digits, and surrounding whitespace, are ignored).
     pub fn parse(text: &str) -> Result<Self, CredentialsError> {
-        let code = text.trim();
+        let code: String = text.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
         if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(code.to_owned()))
+            Ok(Self(code))
         } else {
-            Err(CredentialsError::BadCode(code.chars().take(12).collect()))
+            Err(CredentialsError::BadCode(text.trim().chars().take(12).collect()))
         }
     }
 
@@ -133,15 +134,15 @@ pub async fn profile_value(profile: Option<&str>, key: &str) -> Result<Option<St
 }
 
 /// The MFA device to use: `--mfa-serial`, else the sandbox's device on a sandbox, else the
-/// active profile's `mfa_serial`.
-pub async fn mfa_serial(args: &CommonArgs, target: &Target) -> Result<String, CredentialsError> {
-    if let Some(serial) = &args.mfa_serial {
+/// `mfa_serial` of `profile` (the active one when `None`).
+pub async fn mfa_serial(profile: Option<&str>, mfa: &MfaArgs, target: &Target) -> Result<String, CredentialsError> {
+    if let Some(serial) = &mfa.mfa_serial {
         return Ok(serial.clone());
     }
     if matches!(target, Target::Sandbox { .. }) {
         return Ok(SANDBOX_MFA_SERIAL.to_owned());
     }
-    profile_value(args.profile.as_deref(), "mfa_serial").await?.ok_or(CredentialsError::NoSerial)
+    profile_value(profile, "mfa_serial").await?.ok_or(CredentialsError::NoSerial)
 }
 
 /// Session credentials as cached on disk.
@@ -278,40 +279,146 @@ pub fn describe_validity(credentials: &Credentials) -> String {
     }
 }
 
-/// The SDK configuration of `connection` with MFA session credentials instead of its own: the
-/// `mfa` example's step 1 as one call, for programs where MFA is an option (`--mfa`) rather than
-/// the lesson. Uses and fills the session cache like `mfa` unless `--no-cache`.
-pub async fn mfa_session_config(
+/// An MFA session as [`mfa_session`] found or made it.
+#[derive(Debug, Clone)]
+pub struct MfaSession {
+    /// The session credentials.
+    pub credentials: Credentials,
+    /// The device used.
+    pub serial: String,
+    /// Whether they came from the cache (else from a code just entered).
+    pub cached: bool,
+}
+
+/// The result of STS `GetSessionToken`, as the closure given to [`mfa_session`] returns it.
+pub type GetSessionTokenResult = Result<
+    aws_sdk_sts::operation::get_session_token::GetSessionTokenOutput,
+    aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::get_session_token::GetSessionTokenError>,
+>;
+
+/// Codes a person may try on a terminal before the run gives up.
+pub const MFA_TRIES: u32 = 3;
+
+/// The one path every example takes to an MFA session:
+///
+/// 1. the device: [`mfa_serial`];
+/// 2. a cached session (unless `--no-cache`), checked with STS `GetCallerIdentity`: one the
+///    service refuses (the sandbox was reset, the session revoked) is deleted, with one line
+///    saying so, and a new code is asked for;
+/// 3. else a code ([`read_mfa_code`]: `--token-code`, the terminal, or one line of standard
+///    input) and `get_session_token(serial, code)` — the caller's STS `GetSessionToken` call.
+///    On a terminal a malformed or refused code asks again, up to [`MFA_TRIES`] times;
+/// 4. the new session is cached (mode 0600).
+pub async fn mfa_session<F, Fut>(
     connection: &crate::Connection,
-    args: &CommonArgs,
-) -> Result<aws_config::SdkConfig, CredentialsError> {
-    let serial = mfa_serial(args, connection.target()).await?;
-    let cache = SessionCache::entry("mfa-session", args.profile.as_deref(), &serial, connection.target());
-    let session = match cache.load().filter(|_| !args.no_cache) {
-        Some(cached) => {
-            eprintln!("Using the cached MFA session ({}).", describe_validity(&cached));
-            cached
+    profile: Option<&str>,
+    mfa: &MfaArgs,
+    mut get_session_token: F,
+) -> Result<MfaSession, CredentialsError>
+where
+    F: FnMut(&str, &MfaCode) -> Fut,
+    Fut: std::future::Future<Output = GetSessionTokenResult>,
+{
+    let serial = mfa_serial(profile, mfa, connection.target()).await?;
+    let cache = (!mfa.no_cache).then(|| SessionCache::entry("mfa-session", profile, &serial, connection.target()));
+    if let Some(cached) = cache.as_ref().and_then(SessionCache::load) {
+        let config = connection
+            .sdk_config()
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(cached.clone()))
+            .build();
+        match aws_sdk_sts::Client::new(&config).get_caller_identity().send().await {
+            Ok(_) => return Ok(MfaSession { credentials: cached, serial, cached: true }),
+            Err(err) if refuses_credentials(&err) => {
+                if let Some(cache) = &cache {
+                    cache.remove();
+                }
+                let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err).unwrap_or("refused").to_owned();
+                eprintln!(
+                    "The cached MFA session was refused ({code}: the sandbox was reset, or the session revoked); \
+                     deleted it, asking for a new code."
+                );
+            }
+            Err(err) => {
+                return Err(CredentialsError::Sts {
+                    operation: "GetCallerIdentity",
+                    source: Box::new(aws_sdk_sts::Error::from(err)),
+                });
+            }
         }
-        None => {
-            let code = read_mfa_code(args.token_code.as_deref()).await?;
-            let output = aws_sdk_sts::Client::new(connection.sdk_config())
-                .get_session_token()
-                .serial_number(&serial)
-                .token_code(code.as_str())
-                .send()
-                .await
-                .map_err(|err| CredentialsError::Sts {
+    }
+    let tries = if mfa.token_code.is_none() && std::io::stdin().is_terminal() { MFA_TRIES } else { 1 };
+    for attempt in 1..=tries {
+        let left = tries - attempt;
+        let code = match read_mfa_code(mfa.token_code.as_deref()).await {
+            Ok(code) => code,
+            Err(err @ CredentialsError::BadCode(_)) if left > 0 => {
+                eprintln!("{err}; try again ({left} {} left).", if left == 1 { "try" } else { "tries" });
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        match get_session_token(&serial, &code).await {
+            Ok(output) => {
+                let credentials = from_sts(output.credentials(), "GetSessionToken")?;
+                if let Some(cache) = &cache {
+                    cache.store(&credentials)?;
+                }
+                return Ok(MfaSession { credentials, serial, cached: false });
+            }
+            Err(err) if left > 0 && is_access_denied(&err) => {
+                eprintln!(
+                    "That code was refused (a wrong or already used code); wait for the next one and try again ({left} \
+                     {} left).",
+                    if left == 1 { "try" } else { "tries" }
+                );
+            }
+            Err(err) => {
+                return Err(CredentialsError::Sts {
                     operation: "GetSessionToken",
                     source: Box::new(aws_sdk_sts::Error::from(err)),
-                })?;
-            let session = from_sts(output.credentials(), "GetSessionToken")?;
-            if !args.no_cache {
-                cache.store(&session)?;
+                });
             }
-            session
         }
-    };
-    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(session);
+    }
+    Err(CredentialsError::NoCode)
+}
+
+fn is_access_denied<E: aws_sdk_sts::error::ProvideErrorMetadata, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("AccessDenied")
+}
+
+/// Whether a service refused the credentials themselves (unknown, expired or revoked), as opposed
+/// to the request.
+pub fn refuses_credentials<E: aws_sdk_sts::error::ProvideErrorMetadata, R>(
+    err: &aws_sdk_sts::error::SdkError<E, R>,
+) -> bool {
+    err.as_service_error().and_then(|e| e.code()).is_some_and(|code| {
+        matches!(code, "ExpiredToken" | "InvalidToken" | "InvalidAccessKeyId" | "InvalidClientTokenId")
+    })
+}
+
+/// The SDK configuration of `connection` with MFA session credentials instead of its own, for
+/// programs where MFA is an option (`--mfa`) rather than the lesson: [`mfa_session`] with STS
+/// `GetSessionToken` for `--duration` seconds. Says on stderr whether the session is cached.
+pub async fn mfa_session_config(
+    connection: &crate::Connection,
+    profile: Option<&str>,
+    mfa: &MfaArgs,
+) -> Result<aws_config::SdkConfig, CredentialsError> {
+    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
+    let session = mfa_session(connection, profile, mfa, |serial, code| {
+        sts.get_session_token()
+            .serial_number(serial)
+            .token_code(code.as_str())
+            .set_duration_seconds(mfa.duration)
+            .send()
+    })
+    .await?;
+    if session.cached {
+        eprintln!("Using the cached MFA session ({}).", describe_validity(&session.credentials));
+    }
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(session.credentials);
     Ok(connection.sdk_config().to_builder().credentials_provider(provider).build())
 }
 
@@ -371,6 +478,8 @@ pub struct AssumeRoleWithMfaProvider {
 /// A role profile that needs MFA, as found in the config file.
 #[derive(Debug, Clone)]
 pub struct RoleProfile {
+    /// The profile's name, if one was named.
+    pub profile: Option<String>,
     /// `role_arn`.
     pub role_arn: String,
     /// `mfa_serial`.
@@ -387,6 +496,7 @@ impl RoleProfile {
         let Some(role_arn) = profile_value(profile, "role_arn").await? else { return Ok(None) };
         let Some(mfa_serial) = profile_value(profile, "mfa_serial").await? else { return Ok(None) };
         Ok(Some(Self {
+            profile: profile.map(str::to_owned),
             role_arn,
             mfa_serial,
             source_profile: profile_value(profile, "source_profile").await?,
@@ -460,6 +570,8 @@ mod tests {
     #[test]
     fn codes_must_be_six_digits() {
         assert_eq!(MfaCode::parse(" 123456\n").expect("valid").as_str(), "123456");
+        assert_eq!(MfaCode::parse("123 456").expect("as apps show it").as_str(), "123456");
+        assert_eq!(MfaCode::parse("123-456\n").expect("with a dash").as_str(), "123456");
         for bad in ["12345", "1234567", "12345a", "", "      "] {
             assert!(matches!(MfaCode::parse(bad), Err(CredentialsError::BadCode(_))), "{bad:?}");
         }

@@ -22,7 +22,9 @@ pub mod target;
 pub mod transfer;
 
 pub use connect::{ConnectError, Connection, Target};
-pub use settings::{CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, DEFAULT_QUEUE, DEFAULT_TOPIC, init_tracing, load_dotenv};
+pub use settings::{
+    CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, DEFAULT_QUEUE, DEFAULT_TOPIC, MfaArgs, init_tracing, load_dotenv,
+};
 pub use target::TargetChoice;
 pub use transfer::{TransferOptions, download_to_file, upload_file};
 

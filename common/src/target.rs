@@ -31,8 +31,9 @@ const AWS_CONFIG_VARS: &[&str] = &[
 /// The decision of step 1–3, before anything is started or contacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetChoice {
-    /// An explicit endpoint; `source` names where it came from (a flag or a variable).
-    Endpoint { url: String, source: &'static str },
+    /// An explicit endpoint; `source` names where it came from (a flag, a variable, or a
+    /// variable in a `.env` file: `AWS_ENDPOINT_URL in ./.env`).
+    Endpoint { url: String, source: String },
     /// The sandbox; `reason` says why.
     Sandbox { reason: SandboxReason },
     /// AWS through the SDK's default chain.
@@ -51,7 +52,13 @@ pub enum SandboxReason {
 impl TargetChoice {
     /// Chooses from the parsed flags and the process environment.
     pub fn from_args(args: &CommonArgs) -> Self {
-        Self::choose(args, non_empty_env, aws_files_exist())
+        let mut choice = Self::choose(args, non_empty_env, aws_files_exist());
+        if let Self::Endpoint { source, .. } = &mut choice
+            && source != "--endpoint-url"
+        {
+            *source = crate::settings::describe_variable(source);
+        }
+        choice
     }
 
     /// The pure decision: `env` looks up a variable, `aws_files` says whether an AWS config or
@@ -65,10 +72,10 @@ impl TargetChoice {
             } else {
                 "--endpoint-url"
             };
-            return Self::Endpoint { url, source };
+            return Self::Endpoint { url, source: source.to_owned() };
         }
         if let Some(url) = env("AWS_ENDPOINT_URL_S3") {
-            return Self::Endpoint { url, source: "AWS_ENDPOINT_URL_S3" };
+            return Self::Endpoint { url, source: "AWS_ENDPOINT_URL_S3".to_owned() };
         }
         if args.sandbox {
             return Self::Sandbox { reason: SandboxReason::Asked };
@@ -94,7 +101,7 @@ pub fn aws_configured_here(profile_flag: bool) -> bool {
 
 /// Whether `~/.aws/config` or `~/.aws/credentials` (or the files `AWS_CONFIG_FILE` and
 /// `AWS_SHARED_CREDENTIALS_FILE` name) exist.
-fn aws_files_exist() -> bool {
+pub fn aws_files_exist() -> bool {
     let home_file = |name: &str| dirs::home_dir().map(|h| h.join(".aws").join(name));
     let config = non_empty_env("AWS_CONFIG_FILE").map(PathBuf::from).or_else(|| home_file("config"));
     let credentials =
@@ -151,13 +158,13 @@ mod tests {
     fn endpoint_wins_over_everything_and_names_its_source() {
         let args = CommonArgs { endpoint_url: Some("http://h:1".into()), sandbox: true, ..CommonArgs::default() };
         let choice = TargetChoice::choose(&args, env_of(&[]), true);
-        assert_eq!(choice, TargetChoice::Endpoint { url: "http://h:1".into(), source: "--endpoint-url" });
+        assert_eq!(choice, TargetChoice::Endpoint { url: "http://h:1".into(), source: "--endpoint-url".into() });
 
         let from_env = TargetChoice::choose(&args, env_of(&[("AWS_ENDPOINT_URL", "http://h:1")]), true);
-        assert_eq!(from_env, TargetChoice::Endpoint { url: "http://h:1".into(), source: "AWS_ENDPOINT_URL" });
+        assert_eq!(from_env, TargetChoice::Endpoint { url: "http://h:1".into(), source: "AWS_ENDPOINT_URL".into() });
 
         let s3_only =
             TargetChoice::choose(&CommonArgs::default(), env_of(&[("AWS_ENDPOINT_URL_S3", "http://s3:9")]), true);
-        assert_eq!(s3_only, TargetChoice::Endpoint { url: "http://s3:9".into(), source: "AWS_ENDPOINT_URL_S3" });
+        assert_eq!(s3_only, TargetChoice::Endpoint { url: "http://s3:9".into(), source: "AWS_ENDPOINT_URL_S3".into() });
     }
 }

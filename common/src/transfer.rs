@@ -39,6 +39,9 @@ pub struct TransferOptions {
     pub concurrency: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Draw the bar in this group, for several transfers at once (each bar then starts with the
+    /// key), instead of on its own.
+    pub progress_group: Option<indicatif::MultiProgress>,
 }
 
 impl Default for TransferOptions {
@@ -49,6 +52,7 @@ impl Default for TransferOptions {
             part_size: 8 * MIB,
             concurrency: 4,
             progress: std::io::stderr().is_terminal(),
+            progress_group: None,
         }
     }
 }
@@ -193,6 +197,20 @@ pub fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
+/// Where a download of `key` goes, as `cp` decides: `dest` itself, or inside it when it is a
+/// directory (or ends with `/`); with no `dest`, the key's file name in the working directory.
+/// `None` when the key's file name is needed and it has none (`a/b/`).
+pub fn download_destination(dest: Option<&Path>, key: &str) -> Option<PathBuf> {
+    let file_name = || Path::new(key).file_name().map(PathBuf::from);
+    match dest {
+        None => file_name(),
+        Some(dest) if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') => {
+            Some(dest.join(file_name()?))
+        }
+        Some(dest) => Some(dest.to_path_buf()),
+    }
+}
+
 /// Uploads the file at `path` to `s3://bucket/key`.
 pub async fn upload_file(
     client: &Client,
@@ -203,7 +221,7 @@ pub async fn upload_file(
 ) -> Result<UploadSummary, TransferError> {
     let started = Instant::now();
     let size = tokio::fs::metadata(path).await.map_err(TransferError::io("reading", path))?.len();
-    let progress = progress_bar(options.progress, size);
+    let progress = progress_bar(options, size, key);
     let content_type = content_type_for(path);
 
     if size < options.multipart_threshold.max(MIN_PART_SIZE) {
@@ -336,7 +354,7 @@ pub async fn download_to_file(
         bucket,
         key,
     ))?;
-    let progress = progress_bar(options.progress, output.content_length.unwrap_or(0).try_into().unwrap_or(0));
+    let progress = progress_bar(options, output.content_length.unwrap_or(0).try_into().unwrap_or(0), key);
 
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -344,7 +362,9 @@ pub async fn download_to_file(
     };
     tokio::fs::create_dir_all(&dir).await.map_err(TransferError::io("creating", &dir))?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefix = format!(".{file_name}.");
+    // The temp file's name says whose it is (`.<name>.<pid>.<random>.part`), so that after a
+    // crash [`remove_dead_temp_files`] can tell a dead process's leftovers from a live one's.
+    let prefix = format!(".{file_name}.{}.", std::process::id());
     let mut temp = tempfile::Builder::new();
     temp.prefix(&prefix).suffix(".part");
     // tempfile creates files readable by the owner only; a download should get the usual
@@ -419,6 +439,52 @@ pub async fn download_to_file(
     })
 }
 
+/// The process id in the name of a download's temp file (`.<name>.<pid>.<random>.part`), if
+/// `name` is one.
+pub fn temp_file_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".part")?;
+    let (rest, random) = stem.rsplit_once('.')?;
+    let (_, pid) = rest.rsplit_once('.')?;
+    (!random.is_empty()).then_some(())?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running. Where that cannot be told (no `/proc`), it is taken as
+/// running, so nothing of a live process is ever removed.
+pub fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    pid == std::process::id() || proc.join(pid.to_string()).exists()
+}
+
+/// Removes, below `dir`, the temp files of downloads whose process is no longer running (killed
+/// mid-download); a running process's are left alone. Returns how many were removed.
+pub fn remove_dead_temp_files(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                pending.push(entry.path());
+            } else if file_type.is_file()
+                && let Some(pid) = temp_file_owner(&entry.file_name().to_string_lossy())
+                && !process_alive(pid)
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Copies exactly `len` bytes of `body` into `writer` (stopping there even if the body goes on),
 /// and fails if the body ends before.
 async fn copy_body(
@@ -453,13 +519,56 @@ async fn copy_body(
     Ok(copied)
 }
 
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
+fn progress_bar(options: &TransferOptions, len: u64, key: &str) -> ProgressBar {
+    if !options.progress {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}") {
+    let template = if options.progress_group.is_some() {
+        "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+    } else {
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
-    bar
+    match &options.progress_group {
+        Some(group) => {
+            bar.set_prefix(key.to_owned());
+            group.add(bar)
+        }
+        None => bar,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_file_names_say_whose_they_are() {
+        assert_eq!(temp_file_owner(".SWE 2024.geojson.4242.aB3dE9.part"), Some(4242));
+        assert_eq!(temp_file_owner(".x.1.r.part"), Some(1));
+        for other in ["SWE.geojson", ".x.part", ".x.abc.r.part", "x.1.r.part", ".x.1.r.partial", ".x.sos.json"] {
+            assert_eq!(temp_file_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_dead_process_temp_files_are_removed_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("sub")).expect("sub");
+        // A pid beyond any Linux pid_max is never running.
+        let dead = dir.path().join("sub/.f.bin.4194999.abcdef.part");
+        let mine = dir.path().join(format!(".f.bin.{}.abcdef.part", std::process::id()));
+        let other = dir.path().join("f.bin");
+        for file in [&dead, &mine, &other] {
+            std::fs::write(file, b"x").expect("write");
+        }
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        assert_eq!(remove_dead_temp_files(dir.path()).expect("sweep"), 1);
+        assert!(!dead.exists() && mine.exists() && other.exists());
+    }
 }

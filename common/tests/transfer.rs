@@ -2,21 +2,48 @@
 //! and what a failed download leaves behind.
 
 use common::transfer::{TransferError, TransferOptions, download_to_file, upload_file};
-use common::{CommonArgs, Connection, TargetChoice};
 use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
 
 const MIB: u64 = 1024 * 1024;
 
-async fn connect(sandbox: &Sandbox) -> Connection {
-    let args = CommonArgs { endpoint_url: Some(sandbox.url().to_owned()), ..CommonArgs::default() };
-    let choice = TargetChoice::Endpoint { url: sandbox.url().to_owned(), source: "--endpoint-url" };
-    let connection = Connection::open_choice(&args, choice).await.expect("connects");
-    assert!(connection.uses_custom_endpoint());
-    connection
+/// The sandbox's configuration, built from explicit values only: nothing of the developer's
+/// `~/.aws` or `AWS_*` variables reaches the tests.
+fn sandbox_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(sandbox::REGION))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .build()
+}
+
+/// A path-style S3 client of the sandbox.
+struct Connected(aws_config::SdkConfig);
+
+impl Connected {
+    fn s3_client(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.0).force_path_style(true).build())
+    }
+
+    fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.0
+    }
+}
+
+async fn connect(sandbox: &Sandbox) -> Connected {
+    Connected(sandbox_config(sandbox.url()))
 }
 
 fn small_parts() -> TransferOptions {
-    TransferOptions { multipart_threshold: 5 * MIB, part_size: 5 * MIB, concurrency: 3, progress: false }
+    TransferOptions {
+        multipart_threshold: 5 * MIB,
+        part_size: 5 * MIB,
+        concurrency: 3,
+        progress: false,
+        progress_group: None,
+    }
 }
 
 fn pattern(len: usize) -> Vec<u8> {

@@ -27,12 +27,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use clap::Parser;
-use common::credentials::{self, SessionCache};
+use common::credentials;
 use common::geo::GeoSummary;
-use common::{CommonArgs, Connection, Target, TransferOptions};
+use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 
 /// The SOS MFA example: STS session credentials from an MFA code, then S3 and SQS with them.
 #[derive(Debug, Parser)]
@@ -40,6 +40,9 @@ use common::{CommonArgs, Connection, Target, TransferOptions};
 struct Opt {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    mfa: MfaArgs,
 
     /// The file to read (step 4) and download (step 5).
     #[arg(long, env = "SOS_KEY", default_value = common::DEFAULT_KEY)]
@@ -53,9 +56,10 @@ struct Opt {
     #[arg(long, env = "SOS_QUEUE_URL", value_name = "URL")]
     queue_url: Option<String>,
 
-    /// Session lifetime to ask STS for, in seconds (STS's default: 12 hours).
-    #[arg(long, value_name = "SECONDS")]
-    duration: Option<i32>,
+    /// Where to download the file: a file name, or a directory to put it in
+    /// [default: ./<file name of --key>].
+    #[arg(long, value_name = "PATH")]
+    download_to: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -75,36 +79,29 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     // 1. Authenticate with MFA. The long-term credentials only call STS; every other client is
     //    built from the session credentials that GetSessionToken returns for a valid code.
     println!("\n1. Authenticate with MFA and create the clients");
-    let serial = credentials::mfa_serial(&opt.common, connection.target()).await?;
-    println!("MFA device: {serial}");
-    let cache = SessionCache::entry("mfa-session", opt.common.profile.as_deref(), &serial, connection.target());
-    let session = match cache.load().filter(|_| !opt.common.no_cache) {
-        Some(cached) => {
-            println!(
-                "Using the cached MFA session ({}); --no-cache asks for a new code.",
-                credentials::describe_validity(&cached)
-            );
-            cached
-        }
-        None => {
-            let code = credentials::read_mfa_code(opt.common.token_code.as_deref()).await?;
-            let sts = aws_sdk_sts::Client::new(connection.sdk_config());
-            let output = sts
-                .get_session_token()
-                .serial_number(&serial)
-                .token_code(code.as_str())
-                .set_duration_seconds(opt.duration)
-                .send()
-                .await
-                .context("getting an MFA session from STS")?;
-            let session = credentials::from_sts(output.credentials(), "GetSessionToken")?;
-            if !opt.common.no_cache {
-                cache.store(&session).with_context(|| format!("caching the session in {}", cache.path().display()))?;
-            }
-            println!("MFA session ready ({}).", credentials::describe_validity(&session));
-            session
-        }
-    };
+    //    `credentials::mfa_session` finds the device, reuses a cached session the service still
+    //    accepts, else asks for the code (again on a terminal if it is refused) and makes this
+    //    call with it:
+    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
+    let session = credentials::mfa_session(&connection, opt.common.profile.as_deref(), &opt.mfa, |serial, code| {
+        sts.get_session_token()
+            .serial_number(serial)
+            .token_code(code.as_str())
+            .set_duration_seconds(opt.mfa.duration)
+            .send()
+    })
+    .await
+    .context("getting an MFA session from STS")?;
+    println!("MFA device: {}", session.serial);
+    if session.cached {
+        println!(
+            "Using the cached MFA session ({}); --no-cache asks for a new code.",
+            credentials::describe_validity(&session.credentials)
+        );
+    } else {
+        println!("MFA session ready ({}).", credentials::describe_validity(&session.credentials));
+    }
+    let session = session.credentials;
     let config =
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
     let s3 = connection.s3_client_with(&config);
@@ -112,14 +109,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // 2. List all buckets.
     println!("\n2. List all buckets");
-    let buckets = s3.list_buckets().send().await;
-    let buckets = match buckets {
-        Err(err) if err.as_service_error().is_some() && is_stale_session(&err) => {
-            cache.remove();
-            bail!("the cached MFA session was refused; run again to enter a new code");
-        }
-        other => other.context("listing buckets")?,
-    };
+    let buckets = s3.list_buckets().send().await.context("listing buckets")?;
     println!("Existing buckets:");
     for b in buckets.buckets() {
         println!("  {}", b.name().unwrap_or_default());
@@ -158,7 +148,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // 5. Download the file (temp file + rename, like boto3's download_file).
     println!("\n5. Download {key}");
-    let target = PathBuf::from(std::path::Path::new(key).file_name().context("the key has no file name")?);
+    let target = common::transfer::download_destination(opt.download_to.as_deref(), key)
+        .context("the key has no file name; pass --download-to")?;
     let transfer = TransferOptions::default();
     let downloaded = common::download_to_file(&s3, &bucket, key, &target, &transfer).await?;
     println!("Downloaded to {} ({} bytes).", downloaded.path.display(), downloaded.bytes);
@@ -203,14 +194,4 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     }
     // ANCHOR_END: step7
     Ok(())
-}
-
-/// Whether S3 refused the session itself (expired or unknown), as opposed to the request.
-fn is_stale_session<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| matches!(code, "ExpiredToken" | "InvalidToken" | "InvalidAccessKeyId"))
 }

@@ -179,3 +179,62 @@ async fn verbose_logs_show_no_secret_or_session_token() {
         assert!(!shown.contains(&session.session_token), "the session token appears in the output");
     }
 }
+
+#[tokio::test]
+async fn a_code_typed_as_authenticator_apps_show_it_is_accepted() {
+    let machine = Machine::new().await;
+    let code = code();
+    let spaced = format!("{} {}\n", &code[..3], &code[3..]);
+    assert_success(&machine.mfa(&spaced, &["--no-cache"]).await);
+    let dashed = format!("{}-{}", &code[..3], &code[3..]);
+    assert_success(&machine.mfa("", &["--no-cache", "--token-code", &dashed]).await);
+}
+
+/// `command` run under a pseudo-terminal by util-linux `script`, with `input` typed into it.
+/// `None` where `script` is missing.
+async fn on_a_terminal(command: &str, envs: &[(&str, &str)], cwd: &std::path::Path, input: &str) -> Option<Output> {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", command, "/dev/null"]).current_dir(cwd).env_clear();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("type");
+    // Keep the terminal open until the program ends: closing it early would hang up on it.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("ends in time")
+        .expect("output");
+    drop(stdin);
+    Some(output)
+}
+
+#[tokio::test]
+async fn on_a_terminal_a_malformed_or_refused_code_asks_again() {
+    let machine = Machine::new().await;
+    let wrong = format!("{:06}", (code().parse::<u32>().expect("digits") + 3) % 1_000_000);
+    let home = machine.home.path().to_string_lossy().into_owned();
+    let cache = machine.cache_dir().to_string_lossy().into_owned();
+    let no_embedded = machine.home.path().join("no-embedded-sandbox").to_string_lossy().into_owned();
+    let envs = [
+        ("HOME", home.as_str()),
+        ("SOS_CACHE_DIR", cache.as_str()),
+        ("SOS_SANDBOX_URL", machine.sandbox.url()),
+        ("SOS_SANDBOX_DATA_DIR", no_embedded.as_str()),
+    ];
+    let command = format!("'{}' --no-cache", env!("CARGO_BIN_EXE_mfa"));
+    let input = format!("12a456\n{wrong}\n{}\n", code());
+    let Some(output) = on_a_terminal(&command, &envs, machine.work.path(), &input).await else { return };
+    let shown = text(&output.stdout);
+    assert!(output.status.success(), "{shown}\n{}", text(&output.stderr));
+    assert_eq!(shown.matches(PROMPT).count(), 3, "asked three times:\n{shown}");
+    assert!(shown.contains("must be exactly 6 digits") && shown.contains("try again (2 tries left)"), "{shown}");
+    assert!(shown.contains("That code was refused") && shown.contains("(1 try left)"), "{shown}");
+    assert!(shown.contains("7. Receive a message from the queue"), "{shown}");
+}

@@ -19,7 +19,7 @@
 //! 3. Read a GeoJSON file and print it.
 //! 4. Download it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,6 +44,11 @@ struct Opt {
     /// The GeoJSON file to read and download [default: the first .geojson under the prefix].
     #[arg(long, env = "SOS_KEY")]
     key: Option<String>,
+
+    /// Where to download the file: a file name, or a directory to put it in
+    /// [default: ./<file name of the key>].
+    #[arg(long, value_name = "PATH")]
+    download_to: Option<PathBuf>,
 
     /// Keep listing the prefix every SECS seconds until Ctrl-C, renewing the session as needed.
     #[arg(long, value_name = "SECS")]
@@ -115,7 +120,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // 4. Download it.
     println!("\n4. Download {key}");
-    let target = PathBuf::from(Path::new(&key).file_name().context("the key has no file name")?);
+    let target = common::transfer::download_destination(opt.download_to.as_deref(), &key)
+        .context("the key has no file name; pass --download-to")?;
     let downloaded = common::download_to_file(&s3, &bucket, &key, &target, &TransferOptions::default()).await?;
     println!("Downloaded to {} ({} bytes).", downloaded.path.display(), downloaded.bytes);
 

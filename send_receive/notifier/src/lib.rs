@@ -8,7 +8,8 @@
 //! In the original SOS system the Lambda was written by hand in the AWS console. Here it is a library function,
 //! [`handle`], used in two places:
 //!
-//! - the `notifier` binary (`src/main.rs`), which wraps it in [`lambda_runtime`] and is deployed to AWS Lambda;
+//! - the `notifier` binary (`src/main.rs`), which wraps it in `lambda_runtime` and is deployed to AWS Lambda
+//!   (cargo feature `runtime`, on by default; the workspace's dependency on this crate turns it off);
 //! - the `sandbox` crate, which stands in for S3 → Lambda locally: it builds the same event JSON S3 would send
 //!   and calls [`handle`] in-process with an SNS client pointed at itself.
 //!
@@ -103,6 +104,7 @@ pub enum Error {
     },
 }
 
+#[cfg(feature = "runtime")]
 impl From<Error> for lambda_runtime::Diagnostic {
     /// Lambda reports only `error_type` and `error_message`: put the whole cause chain in the message.
     fn from(error: Error) -> Self {
@@ -413,8 +415,11 @@ mod tests {
             }
             other => panic!("expected a publish error, got {other:?}"),
         }
-        let diagnostic = lambda_runtime::Diagnostic::from(error);
-        assert_eq!(diagnostic.error_type, "notifier::PublishError");
-        assert!(diagnostic.error_message.contains("Topic does not exist"), "{}", diagnostic.error_message);
+        #[cfg(feature = "runtime")]
+        {
+            let diagnostic = lambda_runtime::Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, "notifier::PublishError");
+            assert!(diagnostic.error_message.contains("Topic does not exist"), "{}", diagnostic.error_message);
+        }
     }
 }

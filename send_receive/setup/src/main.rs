@@ -32,7 +32,7 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Not
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Parser;
 use common::target::SandboxReason;
-use common::{CommonArgs, Connection, Target};
+use common::{CommonArgs, Connection, MfaArgs, Target};
 use setup::notification::{Destination, Plan};
 use setup::policy;
 
@@ -43,6 +43,9 @@ use setup::policy;
 struct Opt {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
 
     /// The SNS topic that announces new data.
     #[arg(long, env = "SOS_TOPIC", default_value = common::DEFAULT_TOPIC)]
@@ -125,7 +128,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         );
     }
     let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, &opt.common).await?
+        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
     } else {
         connection.sdk_config().clone()
     };

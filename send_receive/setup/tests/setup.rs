@@ -309,3 +309,48 @@ async fn where_every_call_needs_mfa_setup_works_with_mfa_and_says_why_without() 
     assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
     assert!(!stdout.contains(&code), "the code is not printed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_adds_an_application_with_its_dlq_and_subscription_and_leaves_the_others_as_they_were() {
+    let world = World::start(false).await;
+    let c = &world.clients;
+    let (ok, stdout, stderr) = world.setup(&[]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let first = world.queue_attributes(SEED_QUEUE).await;
+
+    // A second application's queue.
+    let (ok, stdout, stderr) = world.setup(&["--queue", "ForecastApp"]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("ForecastApp-dlq (dead-letter queue): created"), "{stdout}");
+    assert!(stdout.contains("ForecastApp (to ForecastApp-dlq after 5 receives): created"), "{stdout}");
+    assert!(stdout.contains("subscription: created"), "{stdout}");
+    assert!(stdout.contains(&format!("sqs_url={}", world.queue_url("ForecastApp"))), "{stdout}");
+    assert_eq!(world.queue_attributes(SEED_QUEUE).await, first, "the first application's queue is untouched");
+    let second = world.queue_attributes("ForecastApp").await;
+    let redrive: Value = serde_json::from_str(&second[&QueueAttributeName::RedrivePolicy]).expect("redrive");
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        world.queue_attributes("ForecastApp-dlq").await[&QueueAttributeName::QueueArn].as_str()
+    );
+    let subscriptions = c.sns.list_subscriptions_by_topic().topic_arn(TOPIC_ARN).send().await.expect("subscriptions");
+    let mut endpoints: Vec<&str> = subscriptions.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
+    endpoints.sort();
+    assert_eq!(
+        endpoints,
+        [second[&QueueAttributeName::QueueArn].as_str(), first[&QueueAttributeName::QueueArn].as_str()],
+        "both queues subscribed"
+    );
+
+    // Fan-out: one upload, one announcement on each queue.
+    let bytes = b"for every application".to_vec();
+    std::fs::write(world.work.path().join("both.txt"), &bytes).expect("file");
+    let url = world.sandbox.url().to_owned();
+    let uploaded = world.run(&workspace_binary("uploader"), &["both.txt", "--endpoint-url", &url]).await;
+    assert!(uploaded.status.success(), "{}", String::from_utf8_lossy(&uploaded.stderr));
+    for queue in [SEED_QUEUE, "ForecastApp"] {
+        let got = c.sqs.receive_message().queue_url(world.queue_url(queue)).wait_time_seconds(10).send().await;
+        let got = got.expect("receive");
+        let [message] = got.messages() else { panic!("one announcement on {queue}: {got:?}") };
+        assert!(message.body().unwrap_or_default().contains("both.txt"), "{queue}: {message:?}");
+    }
+}

@@ -50,8 +50,13 @@ impl Pipeline {
     }
 
     fn subscriber(&self, args: &[&str]) -> Child {
+        self.subscriber_in("downloads", args)
+    }
+
+    /// A subscriber writing into `dir` (relative to the work directory).
+    fn subscriber_in(&self, dir: &str, args: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_subscriber"))
-            .args(["--download-dir", "downloads"])
+            .args(["--download-dir", dir])
             .args(args)
             .current_dir(self.work.path())
             .env_clear()
@@ -219,7 +224,7 @@ async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical_through_the_b
             .unwrap_or_else(|e| panic!("{key}: {e}\n{out}\n{err}"));
         assert!(local == *bytes, "{key} differs from its source");
     }
-    assert!(out.contains("Done: 20 files on disk."), "{out}");
+    assert!(out.contains("Done: 20 files downloaded."), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +233,7 @@ async fn idle_exit_ends_a_quiet_subscriber_with_exit_0() {
     let child = p.subscriber(&["--idle-exit", "1"]);
     let (status, out, err) = finish(child, Duration::from_secs(30)).await;
     assert!(status.success(), "{out}\n{err}");
-    assert!(out.contains("Done: 0 files on disk."), "{out}");
+    assert!(out.contains("Done: 0 files downloaded."), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,13 +283,22 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_download_exits_0_and_loses_no_message() {
+    stop_mid_download("-TERM", 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_sigint_mid_download_exits_0_and_loses_no_message() {
+    stop_mid_download("-INT", 3).await;
+}
+
+/// `signal` sent to a subscriber once a download of `total` 30 MiB files is under way.
+async fn stop_mid_download(signal: &str, total: u8) {
     let p = Pipeline::start().await;
     let child = p.subscriber(&["--concurrency", "2"]);
-    let total = 6;
     for i in 0..total {
         p.upload(SEED_BUCKET, &format!("big/{i}.bin"), &pattern(30 << 20, i)).await;
     }
-    // SIGTERM once a download is under way (its temp file exists).
+    // The signal once a download is under way (its temp file exists).
     let downloads = p.downloads();
     until(Duration::from_secs(60), "a download in progress", async || {
         let mut files = Vec::new();
@@ -295,10 +309,10 @@ async fn sigterm_mid_download_exits_0_and_loses_no_message() {
     })
     .await;
     let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    let killed = Command::new("kill").args([signal, &pid]).status().await.expect("kill");
     assert!(killed.success());
     let (status, out, err) = finish(child, Duration::from_secs(120)).await;
-    assert!(status.success(), "exit 0 after SIGTERM: {status}\n{out}\n{err}");
+    assert!(status.success(), "exit 0 after {signal}: {status}\n{out}\n{err}");
 
     let downloaded = (0..total).filter(|i| p.downloads().join(format!("big/{i}.bin")).exists()).count();
     for i in 0..total {
@@ -376,5 +390,297 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
     let (status, out, err) = finish(child, Duration::from_secs(60)).await;
     assert!(status.success(), "{out}\n{err}");
     assert!(out.contains("twice.txt: already here (10 bytes, same ETag); skipped"), "{out}");
+    assert!(out.contains("Done: 0 files downloaded, 1 already here."), "{out}");
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "the message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_does_not_exist_ends_the_run_with_one_line() {
+    let p = Pipeline::start().await;
+    let url = format!("{}/000000000000/NoSuchQueue", p.sandbox.url());
+    let child = p.subscriber(&["--queue-url", &url]);
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(!status.success(), "{out}\n{err}");
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    assert!(err.starts_with("Error: ") && err.contains("NoSuchQueue") && err.contains("does not exist"), "{err}");
+    assert!(err.contains("cargo run -p setup") && err.contains("--queue-url"), "{err}");
+
+    // The same from the seed's .env key, which the line names.
+    std::fs::write(p.work.path().join(".env"), format!("sqs_url={url}\n")).expect(".env");
+    let (status, _, err) = finish(p.subscriber(&[]), Duration::from_secs(30)).await;
+    assert!(!status.success());
+    assert!(err.contains("sqs_url in ./.env"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_download_shows_progress_on_a_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let p = Pipeline::start().await;
+    let bytes = pattern(9 << 20, 3);
+    p.upload(SEED_BUCKET, "large/progress.bin", &bytes).await;
+    let command = format!(
+        "env -i HOME='{work}' TERM=xterm SOS_SANDBOX_URL={url} SOS_SANDBOX_DATA_DIR='{work}/none' '{bin}' \
+         --download-dir downloads --max-messages 1",
+        work = p.work.path().display(),
+        url = p.sandbox.url(),
+        bin = env!("CARGO_BIN_EXE_subscriber")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p.work.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("script runs");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("large/progress.bin ") && shown.contains("/9.00 MiB"), "a bar named by its key:\n{shown}");
+    assert_eq!(std::fs::read(p.downloads().join("large/progress.bin")).expect("downloaded"), bytes);
+}
+
+/// A shell script as an `--exec` program: `sh -c SCRIPT handler`, the file's path then being `$1`.
+fn exec_sh(script: &str) -> Vec<String> {
+    ["--exec", "sh", "-c", script, "handler"].map(str::to_owned).to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_program_on_each_file_with_its_environment_then_the_message_is_deleted() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--max-messages", "3", "--concurrency", "2"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(
+        r#"echo "got $SOS_BUCKET $SOS_KEY $SOS_SIZE $SOS_ETAG $(wc -c < "$1")"; echo "to stderr" >&2"#,
+    ));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut etags = Vec::new();
+    for i in 0..3u8 {
+        let key = format!("exec/file {i}.txt");
+        p.upload(SEED_BUCKET, &key, &pattern(100 + usize::from(i), i)).await;
+        let head = p.s3.head_object().bucket(SEED_BUCKET).key(&key).send().await.expect("head");
+        etags.push((key, head.e_tag().unwrap_or_default().trim_matches('"').to_owned()));
+    }
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    for (i, (key, etag)) in etags.iter().enumerate() {
+        let size = 100 + i;
+        let line = format!("[{key}] got {SEED_BUCKET} {key} {size} {etag} {size}");
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
+        assert!(err.lines().any(|l| l == format!("[{key}] to stderr")), "{err}");
+    }
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_program_leaves_the_message_until_the_queue_moves_it_to_the_dlq() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--retry-delay", "0"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(r#"echo "cannot handle $SOS_KEY" >&2; exit 3"#));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/bad.txt", b"bad").await;
+    until(Duration::from_secs(60), "the message in the DLQ", async || p.count(SEED_DLQ).await.0 == 1).await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(err.matches("[exec/bad.txt] cannot handle exec/bad.txt").count(), 5, "run once per receive:\n{err}");
+    assert!(err.contains("exited with exit status: 3"), "{err}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0));
+    // The file itself is on disk; only the program failed.
+    assert_eq!(std::fs::read(p.downloads().join("exec/bad.txt")).expect("downloaded"), b"bad");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_past_its_timeout_is_stopped_and_the_message_left() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--retry-delay", "30", "--exec-timeout", "1"].map(str::to_owned).to_vec();
+    args.extend(exec_sh("sleep 30"));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/slow.txt", b"slow").await;
+    // Received, timed out, then left invisible for --retry-delay.
+    until(Duration::from_secs(30), "the message back in the queue, invisible", async || {
+        p.count(SEED_QUEUE).await == (0, 1) && p.downloads().join("exec/slow.txt").exists()
+    })
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
+    let (status, out, err) = finish(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(err.contains("ran longer than 1 s (--exec-timeout) and was stopped"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_a_message_invisible_while_its_work_outlasts_the_visibility_timeout() {
+    let p = Pipeline::start().await;
+    let runs = p.work.path().join("runs.log");
+    // Visibility 2 s, work 5 s: without the heartbeat the queue would offer the message again
+    // (and the program would run twice) before the first run ends.
+    let mut args: Vec<String> =
+        ["--visibility-timeout", "2", "--max-messages", "1", "--concurrency", "2"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(&format!("echo run >> '{}'; sleep 5", runs.display())));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "exec/long.txt", b"long").await;
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&runs).expect("runs"), "run\n", "the program ran once");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "and the message was deleted");
+}
+
+/// Every file below `dir`, as paths relative to it (the subscriber's hidden records left out).
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if dir.exists() {
+        collect_files(dir, &mut files);
+    }
+    let mut names: Vec<String> = files
+        .iter()
+        .filter(|f| !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .map(|f| f.strip_prefix(dir).expect("below").to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applications_on_two_queues_each_get_every_file_and_two_copies_on_one_queue_share_them() {
+    let p = Pipeline::start().await;
+    // A second application: its own queue, subscribed to the topic (what `setup --queue` makes).
+    let second = p.sqs.create_queue().queue_name("SecondApplication").send().await.expect("queue");
+    let second = second.queue_url().expect("url").to_owned();
+    p.sns
+        .subscribe()
+        .topic_arn(format!("arn:aws:sns:us-east-1:000000000000:{}", sandbox::SEED_TOPIC))
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:SecondApplication")
+        .send()
+        .await
+        .expect("subscribe");
+
+    // Fan-out: one subscriber per application, each on its own queue.
+    let files = 10;
+    let first_app = p.subscriber_in("first", &["--max-messages", &files.to_string()]);
+    let second_app = p.subscriber_in("second", &["--queue-url", &second, "--max-messages", &files.to_string()]);
+    let mut expected = Vec::new();
+    for i in 0..files {
+        let key = format!("fanout/{i}.bin");
+        p.upload(SEED_BUCKET, &key, &pattern(1000 + i, u8::try_from(i).expect("small"))).await;
+        expected.push(key);
+    }
+    for child in [first_app, second_app] {
+        let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+        assert!(status.success(), "{out}\n{err}");
+    }
+    for dir in ["first", "second"] {
+        assert_eq!(files_below(&p.work.path().join(dir)), expected, "{dir} got every file");
+        for (i, key) in expected.iter().enumerate() {
+            let bytes = std::fs::read(p.work.path().join(dir).join(key)).expect("file");
+            assert!(bytes == pattern(1000 + i, u8::try_from(i).expect("small")), "{dir}/{key} is intact");
+        }
+    }
+
+    // Two copies of one application share its queue: every file once in all.
+    let files = 20;
+    let copy_a = p.subscriber_in("copy-a", &["--idle-exit", "3"]);
+    let copy_b = p.subscriber_in("copy-b", &["--idle-exit", "3"]);
+    let mut expected = Vec::new();
+    for i in 0..files {
+        let key = format!("shared/{i:02}.bin");
+        p.upload(SEED_BUCKET, &key, &pattern(500 + i, 7)).await;
+        expected.push(key);
+    }
+    let (a, b) = (finish(copy_a, Duration::from_secs(60)).await, finish(copy_b, Duration::from_secs(60)).await);
+    assert!(a.0.success() && b.0.success(), "{a:?}\n{b:?}");
+    let (in_a, in_b) = (files_below(&p.work.path().join("copy-a")), files_below(&p.work.path().join("copy-b")));
+    let mut all: Vec<String> = in_a.iter().chain(&in_b).cloned().collect();
+    all.sort();
+    assert_eq!(all, expected, "each file exactly once across the two copies (a: {}, b: {})", in_a.len(), in_b.len());
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0));
+    eprintln!("two copies on one queue: {} and {} files", in_a.len(), in_b.len());
+}
+
+/// A small deterministic generator for the kill times (the seed is printed, to replay a run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_at_random_while_200_files_stream_it_loses_nothing_and_leaves_no_temp_file() {
+    let p = Pipeline::start().await;
+    let total = 200usize;
+    let size_of = |i: usize| if i.is_multiple_of(25) { 6 << 20 } else { 1000 + (i * 7919) % 300_000 };
+    let seed_of = |i: usize| u8::try_from(i % 251).expect("small");
+    let sources = p.work.path().join("sources");
+    std::fs::create_dir(&sources).expect("sources");
+    let s3 = p.s3.clone();
+    let uploads = tokio::spawn(async move {
+        let options = TransferOptions { progress: false, ..TransferOptions::default() };
+        for i in 0..total {
+            let file = sources.join(format!("{i}"));
+            tokio::fs::write(&file, pattern(size_of(i), seed_of(i))).await.expect("source");
+            common::upload_file(&s3, SEED_BUCKET, &format!("stream/{i:03}.bin"), &file, &options)
+                .await
+                .expect("upload");
+            // A stream, not a burst: new files keep arriving across all the kills.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
+    let seed = seed.unwrap_or(42);
+    let mut random = Lcg(seed);
+    let kills = 8;
+    let mut args: Vec<&str> = vec!["--concurrency", "4"];
+    let mut recovered = Vec::new();
+    for _ in 0..kills {
+        let mut child = p.subscriber(&args);
+        tokio::time::sleep(Duration::from_millis(200 + random.next(600))).await;
+        child.start_kill().expect("SIGKILL");
+        let output = child.wait_with_output().await.expect("killed");
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        recovered.extend(out.lines().filter(|l| l.starts_with("Recovered")).map(str::to_owned));
+    }
+    // The restart, right after the last kill: what the killed processes' journals name comes back
+    // at once; what a long poll of a killed process took after it died (no journal can know it)
+    // comes back after the visibility timeout, 15 s. It exits once idle for longer than that.
+    let restarted = Instant::now();
+    args.extend(["--idle-exit", "20"]);
+    let child = p.subscriber(&args);
+    uploads.await.expect("every upload");
+    let uploaded = restarted.elapsed();
+    let downloads = p.downloads();
+    until(Duration::from_secs(180), "every file on disk", async || files_below(&downloads).len() == total).await;
+    let took = restarted.elapsed();
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    eprintln!(
+        "crash test (seed {seed}): {kills} SIGKILLs; restart to last file: {:.2} s (the last upload ended {:.2} s \
+         after the restart); {}",
+        took.as_secs_f64(),
+        uploaded.as_secs_f64(),
+        out.lines().find(|l| l.starts_with("Recovered")).unwrap_or("nothing to recover")
+    );
+    eprintln!("restarts after a kill said: {recovered:?}");
+
+    for i in 0..total {
+        let bytes = std::fs::read(downloads.join(format!("stream/{i:03}.bin"))).expect("file");
+        assert!(bytes == pattern(size_of(i), seed_of(i)), "stream/{i:03}.bin differs from its source");
+    }
+    let mut left = Vec::new();
+    collect_files(&downloads, &mut left);
+    let temps: Vec<_> = left
+        .iter()
+        .filter(|f| {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.ends_with(".part") || name.ends_with(".tmp") || name.starts_with(".sos-inflight")
+        })
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message deleted");
+    assert_eq!(p.count(SEED_DLQ).await, (0, 0), "none failed");
 }

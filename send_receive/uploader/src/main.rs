@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use common::{CommonArgs, Connection, TransferOptions};
+use common::{CommonArgs, Connection, MfaArgs, TransferOptions};
 
 /// Upload a data file to the SOS bucket; subscribers are told about it.
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ use common::{CommonArgs, Connection, TransferOptions};
 struct Opt {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
 
     /// The file to upload [default: Optimization_result.geojson here, else the repository's sample].
     file: Option<PathBuf>,
@@ -70,8 +73,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     // 1. Connect; with --mfa, the clients use an MFA session (the seed's uploader always did).
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
+    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
+        println!("{note}");
+    }
     let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, &opt.common).await?
+        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
     } else {
         connection.sdk_config().clone()
     };

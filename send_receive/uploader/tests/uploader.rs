@@ -69,3 +69,72 @@ async fn a_missing_file_is_one_clear_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no-such-file.geojson is not a file"), "{err}");
 }
+
+#[tokio::test]
+async fn a_cached_mfa_session_the_reset_sandbox_refuses_is_dropped_and_a_new_code_asked_for() {
+    use tokio::io::AsyncWriteExt as _;
+    let work = tempfile::tempdir().expect("work");
+    let code = || sandbox::mfa::MfaDevice::new(sandbox::mfa::DEFAULT_MFA_SECRET).expect("device").current_code() + "\n";
+    let run = async |sandbox: &Sandbox, input: String| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_uploader"))
+            .arg("--mfa")
+            .current_dir(work.path())
+            .env_clear()
+            .env("HOME", work.path())
+            .env("SOS_CACHE_DIR", work.path().join("cache"))
+            .env("SOS_SANDBOX_URL", sandbox.url())
+            .env("SOS_SANDBOX_DATA_DIR", work.path().join("no-embedded-sandbox"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("uploader runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).await.expect("code");
+        drop(stdin);
+        child.wait_with_output().await.expect("ends")
+    };
+    let start = async |dir: &std::path::Path| {
+        let options = SandboxOptions { require_mfa: true, standalone: true, ..SandboxOptions::ephemeral(dir) };
+        Sandbox::start(options).await.expect("sandbox")
+    };
+    let first_data = tempfile::tempdir().expect("data");
+    let first = start(first_data.path()).await;
+    let output = run(&first, code()).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    drop(first);
+
+    // A new sandbox knows nothing of the cached session.
+    let second_data = tempfile::tempdir().expect("data");
+    let second = start(second_data.path()).await;
+    let output = run(&second, code()).await;
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert_eq!(err.matches("The cached MFA session was refused").count(), 1, "said once:\n{err}");
+    assert!(err.contains("Please enter your 6 digit MFA code:"), "asked again:\n{err}");
+
+    // The new session was cached: the next run uses it without asking.
+    let output = run(&second, String::new()).await;
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("Using the cached MFA session") && !err.contains("Please enter"), "{err}");
+}
+
+#[tokio::test]
+async fn with_no_sandbox_running_it_says_its_own_is_private() {
+    let work = tempfile::tempdir().expect("work");
+    let output = Command::new(env!("CARGO_BIN_EXE_uploader"))
+        .current_dir(work.path())
+        .env_clear()
+        .env("HOME", work.path())
+        .env("SOS_SANDBOX_URL", "http://127.0.0.1:1")
+        .env("SOS_SANDBOX_DATA_DIR", work.path().join("sandbox-data"))
+        .output()
+        .await
+        .expect("uploader runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = String::from_utf8_lossy(&output.stdout);
+    let notes: Vec<&str> = out.lines().filter(|l| l.contains("no other program can see")).collect();
+    assert_eq!(notes.len(), 1, "{out}");
+    assert!(notes[0].contains("cargo run -p sandbox"), "{}", notes[0]);
+}
