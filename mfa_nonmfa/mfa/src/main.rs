@@ -90,8 +90,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             .set_duration_seconds(opt.mfa.duration)
             .send()
     })
-    .await
-    .context("getting an MFA session from STS")?;
+    .await?;
     println!("MFA device: {}", session.serial);
     if session.cached {
         println!(
