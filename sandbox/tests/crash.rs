@@ -34,12 +34,15 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the sandbox binary");
+        // Owned by `Server` at once, whose drop kills and reaps it, whatever happens next.
+        let mut server = Self { child, url: String::new() };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(text) = std::fs::read_to_string(&url_file)
                 && !text.trim().is_empty()
             {
-                return Self { child, url: text.trim().to_owned() };
+                server.url = text.trim().to_owned();
+                return server;
             }
             assert!(tokio::time::Instant::now() < deadline, "the sandbox did not start within 30 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
