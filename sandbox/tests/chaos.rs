@@ -264,3 +264,75 @@ fn the_binary_loads_rules_from_a_file_and_names_the_mistake_in_a_bad_one() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("rule 1: probability must be between 0 and 1, got -1"), "{stderr}");
 }
+
+/// The lost answer of a CompleteMultipartUpload: the SDK retries, and S3 answers the retry as it
+/// answered the first, and the object is there.
+#[tokio::test]
+async fn a_completion_retried_after_it_succeeded_gets_the_first_answer() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = s3(&sandbox, RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)));
+    let key = "multipart/lost-answer";
+    let upload = s3.create_multipart_upload().bucket(SEED_BUCKET).key(key).send().await.expect("create");
+    let upload_id = upload.upload_id().expect("id");
+    let part = vec![7u8; 5 * 1024 * 1024];
+    let etag = s3
+        .upload_part()
+        .bucket(SEED_BUCKET)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(ByteStream::from(part.clone()))
+        .send()
+        .await
+        .expect("part")
+        .e_tag()
+        .map(str::to_owned);
+    post_faults(&sandbox, r#"[{"operation":"CompleteMultipartUpload","after":true,"count":1}]"#).await;
+    let parts = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).set_e_tag(etag).build())
+        .build();
+    s3.complete_multipart_upload()
+        .bucket(SEED_BUCKET)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .expect("the retry gets the first answer");
+    assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the completion was retried");
+    let got = s3.get_object().bucket(SEED_BUCKET).key(key).send().await.expect("object");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), part.as_slice());
+}
+
+/// A DeleteMessage whose answer was lost: the retry with the same receipt handle succeeds, as on
+/// SQS, and the message is gone.
+#[tokio::test]
+async fn a_delete_message_retried_after_it_succeeded_succeeds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let retrying = RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1));
+    let sqs = aws_sdk_sqs::Client::new(&config(&sandbox, retrying));
+    let url = sqs.create_queue().queue_name("deletes").send().await.expect("queue");
+    let url = url.queue_url().expect("url");
+    sqs.send_message().queue_url(url).message_body("once").send().await.expect("send");
+    let received = sqs.receive_message().queue_url(url).wait_time_seconds(5).send().await.expect("receive");
+    let handle = received.messages().first().and_then(|m| m.receipt_handle()).expect("a message");
+    post_faults(&sandbox, r#"[{"operation":"DeleteMessage","after":true,"count":1}]"#).await;
+    sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("the retry succeeds");
+    assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the delete was retried");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes");
+    let count = |name| attrs.attributes().and_then(|a| a.get(&name)).cloned();
+    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).as_deref(), Some("0"));
+    assert_eq!(
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).as_deref(),
+        Some("0")
+    );
+}
