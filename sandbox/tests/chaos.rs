@@ -336,3 +336,20 @@ async fn a_delete_message_retried_after_it_succeeded_succeeds() {
         Some("0")
     );
 }
+
+/// A CreateBucket whose answer was lost: in us-east-1, S3 answers the retry with success (the
+/// caller owns the bucket), so the SDK's retry ends well; elsewhere it is BucketAlreadyOwnedByYou.
+#[tokio::test]
+async fn a_create_bucket_retried_after_it_succeeded_succeeds_as_in_us_east_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start(&dir).await;
+    let s3 = s3(&sandbox, RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)));
+    post_faults(&sandbox, r#"[{"operation":"CreateBucket","after":true,"count":1}]"#).await;
+    s3.create_bucket().bucket("made-once").send().await.expect("the retry succeeds");
+    assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the create was retried");
+    s3.head_bucket().bucket("made-once").send().await.expect("the bucket exists");
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let elsewhere = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build();
+    let err = s3.create_bucket().bucket("made-once").create_bucket_configuration(elsewhere).send().await;
+    assert_eq!(err.expect_err("owned already").code(), Some("BucketAlreadyOwnedByYou"));
+}

@@ -217,6 +217,27 @@ impl S3 for SandboxS3 {
                 format!("The specified bucket is not valid: {:?}. {BUCKET_NAME_RULE}.", req.input.bucket),
             ));
         }
+        // Every bucket belongs to the sandbox's one account, in us-east-1, where S3 answers a
+        // request to create a bucket you already own with success (a retried CreateBucket whose
+        // answer was lost gets what the first got); elsewhere with BucketAlreadyOwnedByYou.
+        if tokio::fs::metadata(self.root.join(&req.input.bucket)).await.is_ok_and(|m| m.is_dir()) {
+            let constraint = req
+                .input
+                .create_bucket_configuration
+                .as_ref()
+                .and_then(|c| c.location_constraint.as_ref())
+                .map(|c| c.as_str().to_owned());
+            return match constraint.as_deref() {
+                None | Some("" | "us-east-1") => Ok(S3Response::new(CreateBucketOutput {
+                    location: Some(format!("/{}", req.input.bucket)),
+                    ..Default::default()
+                })),
+                Some(_) => Err(S3Error::with_message(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    default_message(&S3ErrorCode::BucketAlreadyOwnedByYou),
+                )),
+            };
+        }
         self.fs.create_bucket(req).await.map_err(explained)
     }
 
