@@ -228,10 +228,9 @@ impl S3 for SandboxS3 {
                 .and_then(|c| c.location_constraint.as_ref())
                 .map(|c| c.as_str().to_owned());
             return match constraint.as_deref() {
-                None | Some("" | "us-east-1") => Ok(S3Response::new(CreateBucketOutput {
-                    location: Some(format!("/{}", req.input.bucket)),
-                    ..Default::default()
-                })),
+                None | Some("" | "us-east-1") => {
+                    Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) }))
+                }
                 Some(_) => Err(S3Error::with_message(
                     S3ErrorCode::BucketAlreadyOwnedByYou,
                     default_message(&S3ErrorCode::BucketAlreadyOwnedByYou),
