@@ -116,7 +116,13 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         let (sqs, url, done, total) = (sqs.clone(), queue_url.clone(), done.clone(), opt.ops);
         tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < total {
-                let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
                 for message in out.messages() {
                     sqs.delete_message()
                         .queue_url(&url)
