@@ -213,7 +213,7 @@ impl Router {
 
     /// `/_sandbox/chaos/faults` and `/_sandbox/chaos/effects`: no signature, loopback clients only.
     async fn chaos_admin(&self, req: Request<Incoming>) -> Response<Body> {
-        if !self.peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback()) {
+        if !on_this_machine(self.peer) {
             return line(StatusCode::FORBIDDEN, "the chaos API answers only clients on this machine (loopback)");
         }
         let method = req.method().clone();
@@ -265,6 +265,12 @@ impl Router {
             }
         }
     }
+}
+
+/// Whether a client connected over loopback (IPv4, IPv6, or IPv4 mapped into IPv6): the only
+/// clients the chaos API answers.
+fn on_this_machine(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback())
 }
 
 /// One line of text: what the chaos API answers to a mistake.
@@ -355,5 +361,21 @@ impl hyper::service::Service<Request<Incoming>> for Router {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         Box::pin(self.clone().serve(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_this_machine;
+
+    #[test]
+    fn the_chaos_api_answers_loopback_clients_only() {
+        for local in ["127.0.0.1:1", "127.8.9.10:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(on_this_machine(Some(local.parse().expect("address"))), "{local}");
+        }
+        for remote in ["10.0.0.1:1", "192.168.1.2:1", "[2001:db8::1]:1", "[::ffff:10.0.0.1]:1", "0.0.0.0:1"] {
+            assert!(!on_this_machine(Some(remote.parse().expect("address"))), "{remote}");
+        }
+        assert!(!on_this_machine(None), "an unknown peer is not trusted");
     }
 }
