@@ -341,6 +341,9 @@ fn rule_from_json(value: &Value) -> Result<Rule, String> {
     };
     let mut rule = Rule::default();
     for (name, value) in fields {
+        if !RULE_FIELDS.split(", ").any(|known| known == name) {
+            return Err(format!("unknown field `{}`; a rule has {RULE_FIELDS}", clip(name)));
+        }
         if value.is_null() {
             // A null field is a missing one, as in LocalStack.
             continue;
@@ -383,7 +386,7 @@ fn error_from_json(value: &Value) -> Result<FaultError, String> {
     };
     let mut error = FaultError { status_code: None, code: None, message: None };
     for (name, value) in fields {
-        if value.is_null() {
+        if value.is_null() && matches!(name.as_str(), "statusCode" | "code" | "message") {
             continue;
         }
         match name.as_str() {
@@ -643,6 +646,8 @@ mod tests {
         assert!(err(r#"{"service": "s3"}"#).starts_with("the chaos rules must be a JSON array"));
         assert!(err("[").starts_with("the chaos rules are not valid JSON"));
         assert!(!err(r#"[{"x\n": 1}]"#).contains('\n'));
+        assert!(err(r#"[{"qucket": null}]"#).starts_with("rule 1: unknown field `qucket`"), "a null is no excuse");
+        assert!(err(r#"[{"error": {"cod": null}}]"#).starts_with("rule 1: unknown field `error.cod`"));
     }
 
     #[test]
@@ -670,6 +675,20 @@ mod tests {
         chaos.remove(&rules[1..]);
         assert_eq!(chaos.rules(), rules[..1]);
         assert_eq!(parse_rules(rules_json(&chaos.rules()).as_bytes()).expect("round trip"), rules[..1]);
+    }
+
+    /// Found by `fuzz/run` (chaos_rules): serde_json's default float parsing read the listed
+    /// `0.11611111111111111` as another number than the one it had listed, so a rule copied from
+    /// `GET` into `DELETE` was not removed.
+    #[test]
+    fn a_listed_probability_parses_back_to_the_same_rule() {
+        let posted = br#"[{"service":"s3","probability":0.1161111111111111111111111111111111111111111111111111111111}]"#;
+        let rules = parse_rules(posted).expect("valid");
+        let listed = rules_json(&rules);
+        assert_eq!(parse_rules(listed.as_bytes()).expect("listed rules parse"), rules, "{listed}");
+        let chaos = Chaos::new(rules);
+        chaos.remove(&parse_rules(listed.as_bytes()).expect("listed rules parse"));
+        assert!(chaos.rules().is_empty(), "the listed rule removes the posted one");
     }
 
     #[test]
