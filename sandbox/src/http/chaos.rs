@@ -682,7 +682,8 @@ mod tests {
     /// `GET` into `DELETE` was not removed.
     #[test]
     fn a_listed_probability_parses_back_to_the_same_rule() {
-        let posted = br#"[{"service":"s3","probability":0.1161111111111111111111111111111111111111111111111111111111}]"#;
+        let posted =
+            br#"[{"service":"s3","probability":0.1161111111111111111111111111111111111111111111111111111111}]"#;
         let rules = parse_rules(posted).expect("valid");
         let listed = rules_json(&rules);
         assert_eq!(parse_rules(listed.as_bytes()).expect("listed rules parse"), rules, "{listed}");
