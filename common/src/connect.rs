@@ -14,6 +14,13 @@ use crate::target::{SandboxReason, TargetChoice, sandbox_url};
 /// The region used for endpoints and sandboxes when nothing else names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// How long a client waits for a connection before it counts the attempt as failed (and retries).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client waits for the first byte of an answer, counted from the start of the request
+/// (the SDK's read timeout): well beyond SQS's longest long poll (20 s), and long enough to send a
+/// 16 MiB upload or 4 parallel 8 MiB parts at 140 KB/s; a connection that stalls longer is retried.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The sandbox's long-term credentials (the LocalStack convention).
 pub const SANDBOX_ACCESS_KEY_ID: &str = "test";
 /// The secret that goes with [`SANDBOX_ACCESS_KEY_ID`].
@@ -142,6 +149,10 @@ impl Connection {
     }
 
     /// Like [`Connection::open`], with the target already chosen.
+    ///
+    /// Retries are the SDK's own settings on every target: `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`,
+    /// or the profile's `max_attempts` / `retry_mode` (default: standard, 3 attempts); timeouts
+    /// are [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`].
     pub async fn open_choice(args: &CommonArgs, choice: TargetChoice) -> Result<Self, ConnectError> {
         check_key_pair()?;
         if !matches!(choice, TargetChoice::Sandbox { .. })
@@ -152,7 +163,9 @@ impl Connection {
         if let TargetChoice::Endpoint { url, source } = &choice {
             check_endpoint(url, source).await?;
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let timeouts =
+            aws_config::timeout::TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).read_timeout(READ_TIMEOUT);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.build());
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
         }

@@ -120,7 +120,7 @@ pub struct Identities {
 impl Identities {
     /// Loads the sessions kept in `store` (dropping expired ones), importing those an older
     /// version kept in `<data dir>/.sandbox.sessions.json`.
-    pub(crate) fn load(store: Arc<Store>, data_dir: &Path, require_mfa: bool) -> Result<Self, StoreError> {
+    pub fn load(store: Arc<Store>, data_dir: &Path, require_mfa: bool) -> Result<Self, StoreError> {
         let legacy = data_dir.join(LEGACY_SESSIONS_FILE);
         if let Ok(bytes) = std::fs::read(&legacy) {
             let old: Vec<Session> = serde_json::from_slice(&bytes).unwrap_or_default();

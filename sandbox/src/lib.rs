@@ -37,7 +37,7 @@
 
 pub mod aws;
 pub mod error;
-mod http;
+pub mod http;
 pub mod identity;
 pub mod mfa;
 pub mod notify;
@@ -57,6 +57,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use http::chaos;
 pub use seed::{
     SEED_BUCKET, SEED_DLQ, SEED_DLQ_RETENTION_SECONDS, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC,
 };
@@ -164,6 +165,9 @@ pub struct SandboxOptions {
     /// program that stops it when it exits. Reported by the health check, so that other
     /// processes know whether they may rely on this server staying up.
     pub standalone: bool,
+    /// Fault rules active from the start (`--chaos FILE`, `SOS_SANDBOX_CHAOS`); more can be
+    /// posted to `/_sandbox/chaos/faults` while it runs.
+    pub chaos: Vec<chaos::Rule>,
 }
 
 impl SandboxOptions {
@@ -179,6 +183,7 @@ impl SandboxOptions {
             mfa_secret: None,
             min_session_seconds: 900,
             standalone: false,
+            chaos: Vec::new(),
         }
     }
 }
@@ -196,6 +201,7 @@ impl Default for SandboxOptions {
             mfa_secret: None,
             min_session_seconds: 900,
             standalone: true,
+            chaos: Vec::new(),
         }
     }
 }
@@ -233,6 +239,7 @@ pub struct Sandbox {
     data_dir: PathBuf,
     shutdown: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    chaos: Arc<chaos::Chaos>,
     // Held for the sandbox's lifetime; the OS releases the lock when the file is closed.
     _lock: File,
 }
@@ -295,6 +302,7 @@ impl Sandbox {
             "mfa_serial": identity::MFA_SERIAL,
             "pid": std::process::id(),
         });
+        let chaos = Arc::new(chaos::Chaos::new(options.chaos.clone()));
         let router = http::Router {
             s3: s3.build(),
             gate,
@@ -306,12 +314,14 @@ impl Sandbox {
             sqs,
             sns,
             health: health.to_string().into(),
+            chaos: chaos.clone(),
+            peer: None,
         };
         write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
         tracing::info!("sandbox serving {url} (data in {})", data_dir.display());
-        Ok(Self { url, addr, data_dir, shutdown, server: Some(server), _lock: lock })
+        Ok(Self { url, addr, data_dir, shutdown, server: Some(server), chaos, _lock: lock })
     }
 
     /// The base URL, for example `http://127.0.0.1:4566`; use it as the endpoint URL.
@@ -327,6 +337,11 @@ impl Sandbox {
     /// The data directory it serves.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Its fault rules and effects, the same the chaos API (`/_sandbox/chaos/…`) changes.
+    pub fn chaos(&self) -> &chaos::Chaos {
+        &self.chaos
     }
 
     /// Stops accepting connections, lets requests in flight finish (up to 10 s), and releases
@@ -401,9 +416,9 @@ async fn serve(listener: TcpListener, router: http::Router, mut shutdown: watch:
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     tracing::warn!("accepting a connection failed: {err}");
                     continue;
@@ -412,7 +427,7 @@ async fn serve(listener: TcpListener, router: http::Router, mut shutdown: watch:
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(stream), router.clone());
+        let conn = http.serve_connection(TokioIo::new(stream), http::Router { peer: Some(peer), ..router.clone() });
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(err) = conn.await {

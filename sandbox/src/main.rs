@@ -69,6 +69,12 @@ struct Opt {
     #[arg(long, env = "SOS_SANDBOX_MIN_SESSION_SECONDS", default_value_t = 900)]
     min_session_seconds: u64,
 
+    /// Fault rules to apply from the start: a JSON array in the chaos API's schema (see
+    /// `POST /_sandbox/chaos/faults`), e.g. [{"service":"s3","operation":"PutObject","probability":0.1,
+    /// "error":{"statusCode":503,"code":"SlowDown"}}].
+    #[arg(long, env = "SOS_SANDBOX_CHAOS", value_name = "FILE")]
+    chaos: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 
@@ -100,6 +106,16 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    let chaos = match &opt.chaos {
+        None => Vec::new(),
+        Some(path) => match sandbox::chaos::load_rules(path) {
+            Ok(rules) => rules,
+            Err(err) => {
+                eprintln!("Error: --chaos {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let data_dir = opt.data_dir.unwrap_or_else(sandbox::default_data_dir);
     if opt.no_seed && !opt.reset && sandbox::holds_data(&data_dir) {
         eprintln!(
@@ -117,6 +133,7 @@ async fn main() -> ExitCode {
         mfa_secret: opt.mfa_secret.clone(),
         min_session_seconds: opt.min_session_seconds,
         standalone: true,
+        chaos,
     };
     let sandbox = match Sandbox::start(options).await {
         Ok(sandbox) => sandbox,
@@ -141,6 +158,14 @@ async fn main() -> ExitCode {
     println!(
         "Role {ROLE_ARN} (trust requires MFA). Application key (MFA-exempt): {APP_ACCESS_KEY_ID} / {APP_SECRET_ACCESS_KEY}"
     );
+    if !sandbox.chaos().rules().is_empty() {
+        println!(
+            "Chaos: {} fault rules active (curl {}{} lists them; DELETE removes them).",
+            sandbox.chaos().rules().len(),
+            sandbox.url(),
+            sandbox::chaos::FAULTS_PATH
+        );
+    }
     if opt.require_mfa {
         println!("MFA required: the key `{ACCESS_KEY_ID}` may call only STS until it has an MFA session.");
     }

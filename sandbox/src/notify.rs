@@ -86,22 +86,18 @@ impl Notifications {
     /// runs only the notifier function), and no two configurations may share an event type for
     /// keys both could match. Returns S3's message on failure.
     pub fn validate(&self, config: &NotificationConfiguration) -> Result<(), String> {
-        let mut destinations = Vec::new();
         let mut unreachable = Vec::new();
         for queue in config.queue_configurations.iter().flatten() {
-            destinations.push((&queue.events, &queue.filter));
             if !self.sqs.has_queue_arn(&queue.queue_arn) {
                 unreachable.push(queue.queue_arn.as_str());
             }
         }
         for topic in config.topic_configurations.iter().flatten() {
-            destinations.push((&topic.events, &topic.filter));
             if !self.sns.has_topic(&topic.topic_arn) {
                 unreachable.push(topic.topic_arn.as_str());
             }
         }
         for lambda in config.lambda_function_configurations.iter().flatten() {
-            destinations.push((&lambda.events, &lambda.filter));
             if lambda.lambda_function_arn != NOTIFIER_ARN {
                 unreachable.push(lambda.lambda_function_arn.as_str());
             }
@@ -113,17 +109,7 @@ impl Notifications {
                 unreachable.join(", ")
             ));
         }
-        for (i, (events_a, filter_a)) in destinations.iter().enumerate() {
-            for (events_b, filter_b) in &destinations[i + 1..] {
-                let shared = events_a.iter().any(|a| events_b.iter().any(|b| events_overlap(a.as_ref(), b.as_ref())));
-                if shared && filters_overlap(filter_a, filter_b) {
-                    return Err("Configurations overlap. Configurations on the same bucket cannot share a common \
-                                event type."
-                        .to_owned());
-                }
-            }
-        }
-        Ok(())
+        check_overlaps(config)
     }
 
     /// Replaces the configuration of `bucket`.
@@ -154,7 +140,7 @@ impl Notifications {
         let config = self.get(&object.bucket);
         let name = format!("s3:{}", object.event_name);
         let matching = |events: &[s3s::dto::Event], filter: &Option<NotificationConfigurationFilter>| {
-            events.iter().any(|e| event_matches(e.as_ref(), &name)) && filter_matches(filter, &object.key)
+            covers(events, filter, &name, &object.key)
         };
         // S3 names the configuration in each event; it makes up an id for one that has none.
         let event = |id: &Option<String>| event_json(&object, id.as_deref().unwrap_or("sandbox-generated"));
@@ -199,6 +185,43 @@ impl Notifications {
             }
         }
     }
+}
+
+/// S3's check that no two configurations of `config` share an event type for keys both could
+/// match; S3's message on failure.
+pub fn check_overlaps(config: &NotificationConfiguration) -> Result<(), String> {
+    let mut destinations = Vec::new();
+    for queue in config.queue_configurations.iter().flatten() {
+        destinations.push((&queue.events, &queue.filter));
+    }
+    for topic in config.topic_configurations.iter().flatten() {
+        destinations.push((&topic.events, &topic.filter));
+    }
+    for lambda in config.lambda_function_configurations.iter().flatten() {
+        destinations.push((&lambda.events, &lambda.filter));
+    }
+    for (i, (events_a, filter_a)) in destinations.iter().enumerate() {
+        for (events_b, filter_b) in &destinations[i + 1..] {
+            let shared = events_a.iter().any(|a| events_b.iter().any(|b| events_overlap(a.as_ref(), b.as_ref())));
+            if shared && filters_overlap(filter_a, filter_b) {
+                return Err("Configurations overlap. Configurations on the same bucket cannot share a common \
+                            event type."
+                    .to_owned());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a configuration with `events` and `filter` is told of event `name` (`s3:ObjectCreated:Put`)
+/// on `key`.
+pub fn covers(
+    events: &[s3s::dto::Event],
+    filter: &Option<NotificationConfigurationFilter>,
+    name: &str,
+    key: &str,
+) -> bool {
+    events.iter().any(|e| event_matches(e.as_ref(), name)) && filter_matches(filter, key)
 }
 
 /// Whether a configured event (`s3:ObjectCreated:*`, `s3:ObjectCreated:Put`) covers `name`.
@@ -250,7 +273,7 @@ fn filter_matches(filter: &Option<NotificationConfigurationFilter>, key: &str) -
 }
 
 /// `config` as S3's XML, the form it is stored in.
-fn to_xml(config: &NotificationConfiguration) -> Result<String, AwsError> {
+pub fn to_xml(config: &NotificationConfiguration) -> Result<String, AwsError> {
     let mut buf = Vec::new();
     let mut ser = s3s::xml::Serializer::new(&mut buf);
     s3s::xml::Serialize::serialize(config, &mut ser)
@@ -258,8 +281,15 @@ fn to_xml(config: &NotificationConfiguration) -> Result<String, AwsError> {
     String::from_utf8(buf).map_err(|err| AwsError::internal(err.to_string()))
 }
 
-fn from_xml(xml: &str) -> Option<NotificationConfiguration> {
-    let mut de = s3s::xml::Deserializer::new(xml.as_bytes());
+/// A configuration in S3's XML (as `PutBucketNotificationConfiguration` sends it, and as it is
+/// stored); `None` when it is not one.
+pub fn from_xml(xml: &str) -> Option<NotificationConfiguration> {
+    from_xml_bytes(xml.as_bytes())
+}
+
+/// [`from_xml`] on bytes, which s3s reads as the request body.
+pub fn from_xml_bytes(xml: &[u8]) -> Option<NotificationConfiguration> {
+    let mut de = s3s::xml::Deserializer::new(xml);
     <NotificationConfiguration as s3s::xml::Deserialize>::deserialize(&mut de).ok()
 }
 

@@ -159,3 +159,8 @@ fn boto3_runs_the_seeds_subscriber_logic_on_the_pipeline() {
 fn boto3_mistakes_get_aws_codes_and_sqs_digests_match_moto() {
     run_python_against_sandbox("tests/interop/mistakes_boto3.py", &[], &[]);
 }
+
+#[test]
+fn boto3_meets_the_chaos_api_as_localstack_users_know_it() {
+    run_python_against_sandbox("tests/interop/chaos_boto3.py", &[], &[]);
+}

@@ -6,11 +6,17 @@
 //! own paths (`/_sandbox/…`) first; `X-Amz-Target: AmazonSQS.*` → SQS (JSON 1.0); the service
 //! named in the SigV4 credential scope (`…/sts/aws4_request`, `sns`, `sqs`) → that service;
 //! everything else is S3, which `s3s` speaks.
+//!
+//! Faults on demand ([`chaos`]) are consulted here, once, for every request of every service:
+//! before the gate (a throttled request is refused whoever sends it) or, for `after` rules, once
+//! the service has done the work; the answer is the service's own error format either way.
 
+pub mod chaos;
 pub(crate) mod gate;
 pub(crate) mod in_process;
 pub mod sigv4;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http_body_util::{BodyExt as _, Limited};
@@ -20,6 +26,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
+use self::chaos::{Chaos, Fault, Target};
 use self::gate::{Gate, Service};
 use crate::HEALTH_PATH;
 use crate::error::AwsError;
@@ -39,11 +46,15 @@ pub(crate) struct Router {
     pub(crate) sqs: Arc<sqs::Sqs>,
     pub(crate) sns: Arc<sns::Sns>,
     pub(crate) health: Arc<str>,
+    pub(crate) chaos: Arc<Chaos>,
+    /// The client's address, set per connection; the chaos API answers loopback clients only.
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 /// Where a request goes.
 enum Route {
     Health,
+    Chaos,
     S3,
     Sqs(String),
     Query(Service),
@@ -52,6 +63,9 @@ enum Route {
 fn route(req: &Request<Incoming>) -> Route {
     if req.uri().path() == HEALTH_PATH && req.method() == Method::GET {
         return Route::Health;
+    }
+    if req.uri().path().starts_with("/_sandbox/chaos/") {
+        return Route::Chaos;
     }
     if let Some(target) = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok())
         && let Some(operation) = target.strip_prefix("AmazonSQS.")
@@ -72,37 +86,54 @@ impl Router {
         let started = std::time::Instant::now();
         let (service, operation) = match route(&req) {
             Route::Health => return Ok(reply(StatusCode::OK, "application/json", self.health.to_string())),
-            Route::S3 => return self.s3.call(req.map(Body::from)).await.map(with_s3_message),
+            Route::Chaos => return Ok(self.chaos_admin(req).await),
+            Route::S3 => return self.serve_s3(req).await,
             Route::Sqs(operation) => (Service::Sqs, Some(operation)),
             Route::Query(service) => (service, None),
         };
+        let json = operation.is_some();
+        let region = sigv4::scope_of(req.headers(), req.uri().query().unwrap_or_default()).map(|a| a.region);
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_QUERY_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
                 let err = AwsError::new("RequestEntityTooLarge", 413, "The request body is larger than 1 MiB.");
-                return Ok(render(service, operation.is_some(), Err(err)));
+                return Ok(render(service, json, Err(err)));
             }
         };
+        let query = parts.uri.query().unwrap_or_default();
+        let (action, queue) = match &operation {
+            Some(operation) => (operation.clone(), chaos::sqs_queue(&body)),
+            None => (Form::new(query, &body).action(), None),
+        };
+        let target = Target {
+            service: service.name(),
+            operation: &action,
+            region: region.as_deref(),
+            bucket: None,
+            queue: queue.as_deref(),
+        };
+        let fault = self.chaos.fault_for(&target);
+        let render_error = |err| render(service, json, Err(err));
+        if let Some(fault) = fault.clone().filter(|f| !f.after) {
+            return self.inject(&target, fault, render_error).await;
+        }
         let answer = match self.gate.admit_signed(service, &parts, &body) {
             Err(err) => Err(err),
-            Ok(caller) => {
-                let query = parts.uri.query().unwrap_or_default();
-                match (service, &operation) {
-                    (Service::Sqs, Some(operation)) => {
-                        let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok());
-                        let base_url = format!("http://{}", host.unwrap_or("127.0.0.1"));
-                        self.sqs.handle(operation, &body, &base_url).await
-                    }
-                    (Service::Sts, _) => self.sts.handle(&Form::new(query, &body), &caller).map(String::into_bytes),
-                    (Service::Sns, _) => self.sns.handle(&Form::new(query, &body)).map(String::into_bytes),
-                    _ => Err(AwsError::new(
-                        "InvalidAction",
-                        400,
-                        "The sandbox speaks SQS's JSON protocol (X-Amz-Target: AmazonSQS.*), which current SDKs use.",
-                    )),
+            Ok(caller) => match (service, &operation) {
+                (Service::Sqs, Some(operation)) => {
+                    let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+                    let base_url = format!("http://{}", host.unwrap_or("127.0.0.1"));
+                    self.sqs.handle(operation, &body, &base_url).await
                 }
-            }
+                (Service::Sts, _) => self.sts.handle(&Form::new(query, &body), &caller).map(String::into_bytes),
+                (Service::Sns, _) => self.sns.handle(&Form::new(query, &body)).map(String::into_bytes),
+                _ => Err(AwsError::new(
+                    "InvalidAction",
+                    400,
+                    "The sandbox speaks SQS's JSON protocol (X-Amz-Target: AmazonSQS.*), which current SDKs use.",
+                )),
+            },
         };
         if let Err(err) = &answer {
             tracing::info!(
@@ -115,8 +146,151 @@ impl Router {
                 err.message
             );
         }
-        Ok(render(service, operation.is_some(), answer))
+        let resp = render(service, json, answer);
+        self.finish(&target, fault, resp, render_error).await
     }
+
+    /// S3 through s3s, with the chaos rules consulted on the operation S3 would route to.
+    async fn serve_s3(self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let query = req.uri().query().unwrap_or_default();
+        let (operation, bucket) = chaos::s3_operation(req.method(), req.uri().path(), query, req.headers());
+        let region = sigv4::scope_of(req.headers(), query).map(|a| a.region);
+        let target =
+            Target { service: "s3", operation, region: region.as_deref(), bucket: bucket.as_deref(), queue: None };
+        let fault = self.chaos.fault_for(&target);
+        let head = req.method() == Method::HEAD;
+        let render_error = |err| s3_error_response(err, head);
+        if let Some(fault) = fault.clone().filter(|f| !f.after) {
+            return self.inject(&target, fault, render_error).await;
+        }
+        let resp = self.s3.call(req.map(Body::from)).await.map(with_s3_message)?;
+        self.finish(&target, fault, resp, render_error).await
+    }
+
+    /// The answer once the work is done: after the effects' delay, `resp`, or — when an `after`
+    /// rule fired — the fault in its place.
+    async fn finish(
+        &self,
+        target: &Target<'_>,
+        fault: Option<Fault>,
+        resp: Response<Body>,
+        render_error: impl FnOnce(AwsError) -> Response<Body>,
+    ) -> Result<Response<Body>, HttpError> {
+        match fault {
+            None => {
+                self.chaos.delay().await;
+                Ok(resp)
+            }
+            Some(fault) => {
+                drop(resp);
+                self.inject(target, fault, render_error).await
+            }
+        }
+    }
+
+    /// A fault's answer, after the effects' delay: the error in the service's format, or no
+    /// answer at all (the connection closed) for a `reset` rule.
+    async fn inject(
+        &self,
+        target: &Target<'_>,
+        fault: Fault,
+        render_error: impl FnOnce(AwsError) -> Response<Body>,
+    ) -> Result<Response<Body>, HttpError> {
+        self.chaos.delay().await;
+        let when = if fault.after { " after the work" } else { "" };
+        if fault.reset {
+            tracing::info!("chaos: {} {} — connection closed{when}", target.service, target.operation);
+            return Err(HttpError::new("connection closed by a chaos rule".into()));
+        }
+        tracing::info!(
+            "chaos: {} {} answered {} {}{when}",
+            target.service,
+            target.operation,
+            fault.error.status,
+            fault.error.code
+        );
+        Ok(render_error(fault.error))
+    }
+
+    /// `/_sandbox/chaos/faults` and `/_sandbox/chaos/effects`: no signature, loopback clients only.
+    async fn chaos_admin(&self, req: Request<Incoming>) -> Response<Body> {
+        if !on_this_machine(self.peer) {
+            return line(StatusCode::FORBIDDEN, "the chaos API answers only clients on this machine (loopback)");
+        }
+        let method = req.method().clone();
+        let path = req.uri().path().trim_end_matches('/').to_owned();
+        let body = match Limited::new(req.into_body(), MAX_QUERY_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return line(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 1 MiB"),
+        };
+        let chaos = &self.chaos;
+        let rules = |chaos: &Chaos| reply(StatusCode::OK, "application/json", chaos::rules_json(&chaos.rules()));
+        match (path.as_str(), method) {
+            (chaos::FAULTS_PATH, Method::GET) => rules(chaos),
+            (chaos::FAULTS_PATH, Method::POST) => match chaos::parse_rules(&body) {
+                Ok(added) => {
+                    chaos.add(added);
+                    tracing::info!("chaos: {} fault rules active", chaos.rules().len());
+                    rules(chaos)
+                }
+                Err(err) => line(StatusCode::BAD_REQUEST, &err),
+            },
+            (chaos::FAULTS_PATH, Method::DELETE) if body.trim_ascii().is_empty() => {
+                chaos.clear();
+                tracing::info!("chaos: every fault rule removed");
+                rules(chaos)
+            }
+            (chaos::FAULTS_PATH, Method::DELETE) => match chaos::parse_rules(&body) {
+                Ok(removed) => {
+                    chaos.remove(&removed);
+                    tracing::info!("chaos: {} fault rules active", chaos.rules().len());
+                    rules(chaos)
+                }
+                Err(err) => line(StatusCode::BAD_REQUEST, &err),
+            },
+            (chaos::EFFECTS_PATH, Method::GET) => {
+                reply(StatusCode::OK, "application/json", chaos::effects_json(&chaos.effects()))
+            }
+            (chaos::EFFECTS_PATH, Method::POST) => match chaos::parse_effects(&body) {
+                Ok(effects) => {
+                    chaos.set_effects(effects);
+                    tracing::info!("chaos: effects {}", chaos::effects_json(&effects));
+                    reply(StatusCode::OK, "application/json", chaos::effects_json(&effects))
+                }
+                Err(err) => line(StatusCode::BAD_REQUEST, &err),
+            },
+            (chaos::FAULTS_PATH, _) => line(StatusCode::METHOD_NOT_ALLOWED, "use GET, POST or DELETE on the faults"),
+            (chaos::EFFECTS_PATH, _) => line(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST on the effects"),
+            _ => {
+                line(StatusCode::NOT_FOUND, "no such chaos path; use /_sandbox/chaos/faults or /_sandbox/chaos/effects")
+            }
+        }
+    }
+}
+
+/// Whether a client connected over loopback (IPv4, IPv6, or IPv4 mapped into IPv6): the only
+/// clients the chaos API answers.
+fn on_this_machine(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback())
+}
+
+/// One line of text: what the chaos API answers to a mistake.
+fn line(status: StatusCode, text: &str) -> Response<Body> {
+    reply(status, "text/plain; charset=utf-8", format!("{text}\n"))
+}
+
+/// An error in S3's XML (through s3s, as S3's own errors), with no body for a HEAD request.
+fn s3_error_response(err: AwsError, head: bool) -> Response<Body> {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = match gate::s3_error(err).to_http_response() {
+        Ok(resp) => resp,
+        Err(_) => reply(status, "application/xml", Body::empty()),
+    };
+    if head {
+        *resp.body_mut() = Body::empty();
+        resp.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    }
+    resp
 }
 
 /// An S3 error answer that s3s wrote without a `<Message>` (its signature check, its routing),
@@ -188,5 +362,21 @@ impl hyper::service::Service<Request<Incoming>> for Router {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         Box::pin(self.clone().serve(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_this_machine;
+
+    #[test]
+    fn the_chaos_api_answers_loopback_clients_only() {
+        for local in ["127.0.0.1:1", "127.8.9.10:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(on_this_machine(Some(local.parse().expect("address"))), "{local}");
+        }
+        for remote in ["10.0.0.1:1", "192.168.1.2:1", "[2001:db8::1]:1", "[::ffff:10.0.0.1]:1", "0.0.0.0:1"] {
+            assert!(!on_this_machine(Some(remote.parse().expect("address"))), "{remote}");
+        }
+        assert!(!on_this_machine(None), "an unknown peer is not trusted");
     }
 }

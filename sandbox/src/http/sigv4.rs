@@ -62,7 +62,7 @@ impl Authorization {
 
     /// Parses the presigned form's query parameters (`X-Amz-Credential`, …); `None` when the
     /// query is not presigned. Returns the authorization and the `X-Amz-Date`.
-    fn from_presigned_query(query: &str) -> Option<(Self, String)> {
+    pub fn from_presigned_query(query: &str) -> Option<(Self, String)> {
         let param =
             |name: &str| form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         (param("X-Amz-Algorithm")? == "AWS4-HMAC-SHA256").then_some(())?;
@@ -79,9 +79,14 @@ impl Authorization {
 /// The service named in a request's SigV4 credential scope (header or presigned query), if it is
 /// signed that way.
 pub fn service_of(headers: &HeaderMap, query: &str) -> Option<String> {
+    scope_of(headers, query).map(|a| a.service)
+}
+
+/// A request's SigV4 authorization (header or presigned query), parsed but not checked.
+pub fn scope_of(headers: &HeaderMap, query: &str) -> Option<Authorization> {
     match headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(value) => Authorization::parse(value).map(|a| a.service),
-        None => Authorization::from_presigned_query(query).map(|(a, _)| a.service),
+        Some(value) => Authorization::parse(value),
+        None => Authorization::from_presigned_query(query).map(|(a, _)| a),
     }
 }
 

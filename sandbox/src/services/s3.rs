@@ -8,8 +8,9 @@
 //! URL-decode (without it a key such as `a+b.txt` would come back as `a b.txt`), and bucket
 //! notifications, emitted once s3s-fs has renamed the new object into place.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -117,17 +118,36 @@ fn no_such_bucket(bucket: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
 }
 
+/// How many completed multipart uploads are remembered, so that a retried
+/// `CompleteMultipartUpload` gets the answer the first one got.
+const REMEMBERED_COMPLETIONS: usize = 1000;
+
+/// A multipart upload that was completed: its id, bucket, key, ETag and location.
+#[derive(Debug, Clone)]
+struct Completed {
+    upload_id: String,
+    bucket: String,
+    key: String,
+    e_tag: Option<ETag>,
+    location: Option<String>,
+}
+
 /// S3 backed by a directory.
 #[derive(Debug)]
 pub(crate) struct SandboxS3 {
     fs: FileSystem,
     root: PathBuf,
     notifications: Arc<Notifications>,
+    completed: Mutex<VecDeque<Completed>>,
 }
 
 impl SandboxS3 {
     pub(crate) fn new(fs: FileSystem, root: PathBuf, notifications: Arc<Notifications>) -> Self {
-        Self { fs, root, notifications }
+        Self { fs, root, notifications, completed: Mutex::new(VecDeque::new()) }
+    }
+
+    fn completions(&self) -> std::sync::MutexGuard<'_, VecDeque<Completed>> {
+        self.completed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// S3's answer for a request on `bucket` when the name breaks the rule or no such bucket exists.
@@ -227,6 +247,26 @@ impl S3 for SandboxS3 {
                 format!("The specified bucket is not valid: {:?}. {BUCKET_NAME_RULE}.", req.input.bucket),
             ));
         }
+        // Every bucket belongs to the sandbox's one account, in us-east-1, where S3 answers a
+        // request to create a bucket you already own with success (a retried CreateBucket whose
+        // answer was lost gets what the first got); elsewhere with BucketAlreadyOwnedByYou.
+        if tokio::fs::metadata(self.root.join(&req.input.bucket)).await.is_ok_and(|m| m.is_dir()) {
+            let constraint = req
+                .input
+                .create_bucket_configuration
+                .as_ref()
+                .and_then(|c| c.location_constraint.as_ref())
+                .map(|c| c.as_str().to_owned());
+            return match constraint.as_deref() {
+                None | Some("" | "us-east-1") => {
+                    Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) }))
+                }
+                Some(_) => Err(S3Error::with_message(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    default_message(&S3ErrorCode::BucketAlreadyOwnedByYou),
+                )),
+            };
+        }
         self.fs.create_bucket(req).await.map_err(explained)
     }
 
@@ -270,9 +310,38 @@ impl S3 for SandboxS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let upload_id = req.input.upload_id.clone();
         self.check_bucket(&bucket).await?;
-        known_upload_id(&req.input.upload_id)?;
+        known_upload_id(&upload_id)?;
+        // A retry of a completion that succeeded (its answer lost on the way): S3 answers it as it
+        // answered the first, and announces nothing again.
+        let done = self.completions().iter().find(|c| c.upload_id == upload_id).cloned();
+        if let Some(done) = done
+            && done.bucket == bucket
+            && done.key == key
+        {
+            return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(done.bucket),
+                key: Some(done.key),
+                e_tag: done.e_tag,
+                location: done.location,
+                ..Default::default()
+            }));
+        }
         let resp = self.fs.complete_multipart_upload(req).await.map_err(explained)?;
+        {
+            let mut completed = self.completions();
+            if completed.len() >= REMEMBERED_COMPLETIONS {
+                completed.pop_front();
+            }
+            completed.push_back(Completed {
+                upload_id,
+                bucket: bucket.clone(),
+                key: key.clone(),
+                e_tag: resp.output.e_tag.clone(),
+                location: resp.output.location.clone(),
+            });
+        }
         self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:CompleteMultipartUpload").await;
         Ok(resp)
     }

@@ -1,0 +1,211 @@
+//! The pipeline (uploader → S3 → notifier → SNS → SQS → subscriber) under faults made on demand by
+//! the sandbox's chaos rules. With `AWS_MAX_ATTEMPTS=10`, a service that fails one call in ten
+//! (half of them after doing the work: lost answers, retried PutObjects and Publishes that
+//! announce a file twice) and drops one connection in twenty still delivers every file byte for
+//! byte; a DeleteMessage whose answer is lost is retried and the message is gone.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use sandbox::chaos::{self, Rule};
+use sandbox::{SEED_QUEUE, Sandbox, SandboxOptions};
+use tokio::process::Command;
+
+/// 10 % errors (500 and 503, half of them after the work) and 5 % closed connections, every service.
+const FLAKY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sandbox/chaos/flaky.json");
+
+struct World {
+    sandbox: Sandbox,
+    _data: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(rules: Vec<Rule>) -> Self {
+        let data = tempfile::tempdir().expect("data");
+        let options = SandboxOptions { standalone: true, chaos: rules, ..SandboxOptions::ephemeral(data.path()) };
+        let sandbox = Sandbox::start(options).await.expect("sandbox");
+        Self { sandbox, _data: data, work: tempfile::tempdir().expect("work") }
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.work.path())
+            .env_clear()
+            .env("HOME", self.work.path())
+            .env("SOS_SANDBOX_URL", self.sandbox.url())
+            .env("SOS_SANDBOX_DATA_DIR", self.work.path().join("no-embedded-sandbox"))
+            .env("AWS_MAX_ATTEMPTS", "10")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    async fn upload(&self, key: &str, bytes: &[u8]) {
+        let source = self.work.path().join("sources").join(key.replace('/', "_"));
+        std::fs::create_dir_all(source.parent().expect("parent")).expect("sources dir");
+        std::fs::write(&source, bytes).expect("write source");
+        let out = self.command(&workspace_binary("uploader")).arg(&source).args(["--key", key]).output().await;
+        let out = out.expect("uploader runs");
+        assert!(out.status.success(), "uploader failed for {key}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn subscriber(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(Path::new(env!("CARGO_BIN_EXE_subscriber")))
+            .args(["--download-dir", "downloads"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("subscriber starts")
+    }
+
+    fn downloaded(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.work.path().join("downloads").join(key)).ok()
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(self.sandbox.url())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
+            .build();
+        aws_sdk_sqs::Client::new(&config)
+    }
+}
+
+/// A binary of another package of the workspace, built beside this test's own (`cargo test
+/// --workspace` builds every package's binaries before any test).
+fn workspace_binary(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_subscriber")).parent().expect("target dir").to_path_buf();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
+        path.display()
+    );
+    path
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+async fn finish(child: tokio::process::Child, within: Duration) -> (std::process::ExitStatus, String, String) {
+    let output = tokio::time::timeout(within, child.wait_with_output()).await.expect("ends in time").expect("output");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_files_from_0_bytes_to_20_mib_arrive_byte_equal_through_a_flaky_service() {
+    let world = World::start(chaos::load_rules(Path::new(FLAKY)).expect("the flaky rules")).await;
+    let mib = 1 << 20;
+    let sizes: Vec<usize> = vec![
+        0,
+        1,
+        2,
+        7,
+        100,
+        1023,
+        1024,
+        4096,
+        65_535,
+        65_536,
+        100_000,
+        mib - 1,
+        mib,
+        2 * mib,
+        3 * mib,
+        5 * mib - 1,
+        5 * mib,
+        5 * mib + 1,
+        8 * mib,
+        9 * mib,
+        10 * mib,
+        12 * mib,
+        15 * mib,
+        16 * mib - 1,
+        16 * mib,
+        16 * mib + 1,
+        17 * mib,
+        18 * mib,
+        19 * mib,
+        20 * mib,
+    ];
+    let mut expected = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let key = match i % 3 {
+            0 => format!("flaky/file {i}.bin"),
+            1 => format!("flaky/a+b/file+{i}.bin"),
+            _ => format!("flaky ü {i}.geojson"),
+        };
+        let bytes = pattern(*size, u8::try_from(i).expect("small"));
+        world.upload(&key, &bytes).await;
+        expected.push((key, bytes));
+    }
+    // Every announcement is on the queue now (some twice: a PutObject or Publish whose answer was
+    // lost was done again). The subscriber takes them all and exits once the queue stays quiet.
+    let child = world.subscriber(&["--idle-exit", "25", "--visibility-timeout", "10", "--retry-delay", "1"]);
+    let (status, out, err) = finish(child, Duration::from_secs(600)).await;
+    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    for (key, bytes) in &expected {
+        let local = world.downloaded(key).unwrap_or_else(|| panic!("{key} is missing\n{out}\n{err}"));
+        assert!(local == *bytes, "{key} differs from its source");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_delete_message_is_lost_after_the_work_and_the_message_is_still_gone() {
+    let rules = r#"[{"service":"sqs","operation":"DeleteMessage","after":true,"count":1}]"#;
+    let world = World::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await;
+    let bytes = pattern(70_000, 3);
+    world.upload("lost-delete/one.bin", &bytes).await;
+    let child = world.subscriber(&["--max-messages", "1"]);
+    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
+    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    assert_eq!(world.downloaded("lost-delete/one.bin"), Some(bytes));
+    assert!(world.sandbox.chaos().rules().is_empty(), "the DeleteMessage answer was lost once");
+
+    // The retried DeleteMessage succeeded: nothing is waiting or in flight.
+    let sqs = world.sqs();
+    let url = sqs.get_queue_url().queue_name(SEED_QUEUE).send().await.expect("queue");
+    let url = url.queue_url().expect("url");
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes");
+    let count = |name| attributes.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    assert_eq!(
+        (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)),
+        ("0".into(), "0".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_whose_answer_was_lost_announces_twice_and_the_subscriber_skips_the_duplicate() {
+    let rules = r#"[{"service":"sns","operation":"Publish","after":true,"count":1}]"#;
+    let world = World::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await;
+    let bytes = pattern(4096, 9);
+    world.upload("twice/announced.bin", &bytes).await;
+    // Two announcements of the one file: the notifier's Publish was done, its answer lost, and
+    // the SDK published again.
+    let child = world.subscriber(&["--max-messages", "2"]);
+    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
+    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    assert!(world.sandbox.chaos().rules().is_empty(), "the Publish answer was lost once");
+    assert_eq!(world.downloaded("twice/announced.bin"), Some(bytes));
+    assert!(out.contains("twice/announced.bin: already here (4096 bytes, same ETag); skipped"), "{out}\n{err}");
+}
