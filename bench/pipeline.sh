@@ -52,7 +52,8 @@ if [[ -x "$repo/.bench-venv/bin/ministack" ]]; then
         >"$work/subscriber-ms.log" 2>&1 &
     sub=$!
     pids+=($sub)
-    (cd "$work/ministack" && "${ms[@]}" "$release/sos-pipeline-bench" --download-dir "$work/dl-ms" \
+    (cd "$work/ministack" && "${ms[@]}" "$release/sos-pipeline-bench" --endpoint-url "http://127.0.0.1:$port" \
+        --bucket sos-bench --download-dir "$work/dl-ms" \
         --count "${COUNT:-200}" --burst "${BURST:-1000}")
     kill -TERM "$sub"; wait "$sub" || true
 else
