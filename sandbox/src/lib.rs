@@ -272,12 +272,13 @@ impl Sandbox {
         let sqs = Arc::new(services::sqs::Sqs::open(store.clone()).map_err(state_error)?);
         let sns = Arc::new(services::sns::Sns::open(store.clone(), sqs.clone(), &url).map_err(state_error)?);
         let gate = http::gate::Gate::new(identities.clone());
+        let chaos = Arc::new(chaos::Chaos::new(options.chaos.clone()));
         let notifications = Arc::new(
             notify::Notifications::open(
                 store.clone(),
                 sqs.clone(),
                 sns.clone(),
-                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone())),
+                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone(), chaos.clone())),
                 aws::topic_arn(SEED_TOPIC),
             )
             .map_err(state_error)?,
@@ -302,7 +303,6 @@ impl Sandbox {
             "mfa_serial": identity::MFA_SERIAL,
             "pid": std::process::id(),
         });
-        let chaos = Arc::new(chaos::Chaos::new(options.chaos.clone()));
         let router = http::Router {
             s3: s3.build(),
             gate,

@@ -9,18 +9,21 @@ use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 
+use super::chaos::{Chaos, Target};
 use super::gate::{Gate, Service};
 use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
 use crate::services::sns::{NAMESPACE, Sns};
 
-/// The connector: the gate, then SNS.
+/// The connector: the fault rules, the gate, then SNS — the stages every request passes.
 #[derive(Debug, Clone)]
 struct InProcessSns {
     gate: Gate,
     sns: Arc<Sns>,
+    chaos: Arc<Chaos>,
 }
 
 impl InProcessSns {
@@ -48,19 +51,43 @@ impl InProcessSns {
 
 impl HttpConnector for InProcessSns {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (status, body) = match self.answer(&request) {
-            Ok(body) => (200, body),
-            Err(err) => (err.status, error_document(NAMESPACE, &err).into_bytes()),
-        };
-        let status = status.try_into().unwrap_or_else(|_| 500u16.try_into().unwrap_or_else(|_| unreachable!()));
-        let mut response = HttpResponse::new(status, SdkBody::from(body));
-        response.headers_mut().insert("content-type", "text/xml");
-        HttpConnectorFuture::ready(Ok(response))
+        let this = self.clone();
+        HttpConnectorFuture::new(async move {
+            let body = request.body().bytes().unwrap_or_default();
+            let action = Form::new("", body).action();
+            let target =
+                Target { service: "sns", operation: &action, region: Some(crate::REGION), ..Target::default() };
+            let fault = this.chaos.fault_for(&target);
+            let answer = match &fault {
+                Some(fault) if !fault.after => Err(fault.error.clone()),
+                _ => this.answer(&request),
+            };
+            this.chaos.delay().await;
+            if let Some(fault) = fault {
+                if fault.reset {
+                    return Err(ConnectorError::io("connection closed by a chaos rule".into()));
+                }
+                return Ok(response(Err(fault.error)));
+            }
+            Ok(response(answer))
+        })
     }
 }
 
-/// An SDK HTTP client whose requests go to this sandbox's SNS in-process, through `gate`.
-pub(crate) fn sns_client(gate: Gate, sns: Arc<Sns>) -> SharedHttpClient {
-    let connector = SharedHttpConnector::new(InProcessSns { gate, sns });
+fn response(answer: Result<Vec<u8>, AwsError>) -> HttpResponse {
+    let (status, body) = match answer {
+        Ok(body) => (200, body),
+        Err(err) => (err.status, error_document(NAMESPACE, &err).into_bytes()),
+    };
+    let status = status.try_into().unwrap_or_else(|_| 500u16.try_into().unwrap_or_else(|_| unreachable!()));
+    let mut response = HttpResponse::new(status, SdkBody::from(body));
+    response.headers_mut().insert("content-type", "text/xml");
+    response
+}
+
+/// An SDK HTTP client whose requests go to this sandbox's SNS in-process, through the fault rules
+/// and the gate.
+pub(crate) fn sns_client(gate: Gate, sns: Arc<Sns>, chaos: Arc<Chaos>) -> SharedHttpClient {
+    let connector = SharedHttpConnector::new(InProcessSns { gate, sns, chaos });
     http_client_fn(move |_, _| connector.clone())
 }

@@ -298,7 +298,9 @@ async fn stop_mid_download(signal: &str, total: u8) {
     for i in 0..total {
         p.upload(SEED_BUCKET, &format!("big/{i}.bin"), &pattern(30 << 20, i)).await;
     }
-    // The signal once a download is under way (its temp file exists).
+    // Answers slowed down, so that a download is under way long enough to be seen (the sandbox
+    // reads fast); the signal once one is (its temp file exists).
+    p.sandbox.chaos().set_effects(sandbox::chaos::Effects { latency: 300, jitter: 0 });
     let downloads = p.downloads();
     until(Duration::from_secs(60), "a download in progress", async || {
         let mut files = Vec::new();
