@@ -27,7 +27,7 @@ struct InProcessSns {
 }
 
 impl InProcessSns {
-    fn answer(&self, request: &HttpRequest) -> Result<Vec<u8>, AwsError> {
+    async fn answer(&self, request: &HttpRequest) -> Result<Vec<u8>, AwsError> {
         let mut builder = http::Request::builder().method(request.method()).uri(request.uri());
         for (name, value) in request.headers() {
             builder = builder.header(name, value);
@@ -45,7 +45,7 @@ impl InProcessSns {
             .into_parts();
         let body = request.body().bytes().unwrap_or_default();
         self.gate.admit_signed(Service::Sns, &parts, body)?;
-        self.sns.handle(&Form::new(parts.uri.query().unwrap_or_default(), body)).map(String::into_bytes)
+        self.sns.handle(&Form::new(parts.uri.query().unwrap_or_default(), body)).await.map(String::into_bytes)
     }
 }
 
@@ -60,7 +60,7 @@ impl HttpConnector for InProcessSns {
             let fault = this.chaos.fault_for(&target);
             let answer = match &fault {
                 Some(fault) if !fault.after => Err(fault.error.clone()),
-                _ => this.answer(&request),
+                _ => this.answer(&request).await,
             };
             this.chaos.delay().await;
             if let Some(fault) = fault {

@@ -33,9 +33,12 @@ use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
 use crate::services::{sns, sqs, sts};
 
-/// Largest body accepted by the query and JSON services (AWS's own limit for them is 256 KiB of
-/// message, plus the request around it).
+/// Largest body accepted by the query services (SNS takes 256 KiB of message, plus the form
+/// around it).
 const MAX_QUERY_BODY: usize = 1024 * 1024;
+/// Largest body accepted by SQS's JSON protocol: a batch of up to 1 MiB of messages, whose JSON
+/// escapes (`\n`, `\"`) may double it, plus the request around it.
+const MAX_SQS_BODY: usize = 4 * 1024 * 1024;
 
 /// The sandbox's HTTP service. Cheap to clone: one per connection.
 #[derive(Clone, Debug)]
@@ -55,6 +58,7 @@ pub(crate) struct Router {
 enum Route {
     Health,
     Chaos,
+    SqsMessages,
     S3,
     Sqs(String),
     Query(Service),
@@ -66,6 +70,9 @@ fn route(req: &Request<Incoming>) -> Route {
     }
     if req.uri().path().starts_with("/_sandbox/chaos/") {
         return Route::Chaos;
+    }
+    if req.uri().path().starts_with(sqs::MESSAGES_PATH) {
+        return Route::SqsMessages;
     }
     if let Some(target) = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok())
         && let Some(operation) = target.strip_prefix("AmazonSQS.")
@@ -87,6 +94,7 @@ impl Router {
         let (service, operation) = match route(&req) {
             Route::Health => return Ok(reply(StatusCode::OK, "application/json", self.health.to_string())),
             Route::Chaos => return Ok(self.chaos_admin(req).await),
+            Route::SqsMessages => return Ok(self.sqs_messages(req).await),
             Route::S3 => return self.serve_s3(req).await,
             Route::Sqs(operation) => (Service::Sqs, Some(operation)),
             Route::Query(service) => (service, None),
@@ -94,10 +102,15 @@ impl Router {
         let json = operation.is_some();
         let region = sigv4::scope_of(req.headers(), req.uri().query().unwrap_or_default()).map(|a| a.region);
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_QUERY_BODY).collect().await {
+        let limit = if json { MAX_SQS_BODY } else { MAX_QUERY_BODY };
+        let body = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
-                let err = AwsError::new("RequestEntityTooLarge", 413, "The request body is larger than 1 MiB.");
+                let err = AwsError::new(
+                    "RequestEntityTooLarge",
+                    413,
+                    format!("The request body is larger than {} MiB.", limit / (1024 * 1024)),
+                );
                 return Ok(render(service, json, Err(err)));
             }
         };
@@ -127,7 +140,7 @@ impl Router {
                     self.sqs.handle(operation, &body, &base_url).await
                 }
                 (Service::Sts, _) => self.sts.handle(&Form::new(query, &body), &caller).map(String::into_bytes),
-                (Service::Sns, _) => self.sns.handle(&Form::new(query, &body)).map(String::into_bytes),
+                (Service::Sns, _) => self.sns.handle(&Form::new(query, &body)).await.map(String::into_bytes),
                 _ => Err(AwsError::new(
                     "InvalidAction",
                     400,
@@ -268,6 +281,46 @@ impl Router {
     }
 }
 
+impl Router {
+    /// `/_aws/sqs/messages`: a queue's messages as they are, for tests (LocalStack's developer
+    /// endpoint); no signature, loopback clients only, like the chaos API.
+    async fn sqs_messages(&self, req: Request<Incoming>) -> Response<Body> {
+        if !on_this_machine(self.peer) {
+            return line(
+                StatusCode::FORBIDDEN,
+                "the sandbox's developer paths answer only clients on this machine (loopback)",
+            );
+        }
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_QUERY_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return line(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 1 MiB"),
+        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let sdk = header("x-amz-target").starts_with("AmazonSQS.");
+        let mut params: Vec<(String, String)> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+        if sdk {
+            if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(&body) {
+                params.extend(fields.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))));
+            }
+        } else {
+            params.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        let format = if sdk {
+            sqs::ViewFormat::SdkJson
+        } else if header("accept").contains("application/json") {
+            sqs::ViewFormat::LocalStackJson
+        } else {
+            sqs::ViewFormat::Xml
+        };
+        match sqs::messages_view(&self.sqs, parts.uri.path(), &params, format) {
+            Ok((content_type, body)) => reply(StatusCode::OK, content_type, body),
+            Err(err) => render(Service::Sqs, format == sqs::ViewFormat::SdkJson, Err(err)),
+        }
+    }
+}
+
 /// Whether a client connected over loopback (IPv4, IPv6, or IPv4 mapped into IPv6): the only
 /// clients the chaos API answers.
 fn on_this_machine(peer: Option<SocketAddr>) -> bool {
@@ -339,7 +392,7 @@ fn render(service: Service, json: bool, answer: Result<Vec<u8>, AwsError>) -> Re
         (Err(err), false) => {
             let namespace = match service {
                 Service::Sns => sns::NAMESPACE,
-                Service::Sqs => "http://queue.amazonaws.com/doc/2012-11-05/",
+                Service::Sqs => sqs::QUERY_NAMESPACE,
                 Service::Sts | Service::S3 => sts::NAMESPACE,
             };
             let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);

@@ -8,9 +8,11 @@
 //! (`sandbox --fsync`) makes every commit wait for the disk as well.
 //!
 //! The store knows nothing of the services: it keeps typed records (JSON values by kind and key)
-//! and SQS messages, whose mutable part ([`MessageState`]) is rewritten without the body. The
-//! services keep a working copy in memory and write here, inside their own locks, before they
-//! answer; at start they load it back.
+//! and, in [`messaging`], SQS messages, whose mutable part ([`MessageState`]) is rewritten
+//! without the body. The services keep a working copy in memory and write here, inside their own
+//! locks, before they answer; at start they load it back.
+
+mod messaging;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,6 +20,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+pub use messaging::{Change, Committed, DedupEntry, GroupCommit, MessageMeta, MessageState, StoredMessage};
 
 /// The database's file name inside the data directory.
 pub const DB_FILE: &str = ".sandbox.db";
@@ -46,36 +50,6 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
-/// The part of an SQS message that changes after it was sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct MessageState {
-    /// How many times it was received.
-    pub receive_count: u32,
-    /// When it was first received (ms since the epoch).
-    pub first_received_ms: Option<u64>,
-    /// When it may be received again (ms since the epoch).
-    pub visible_at_ms: u64,
-    /// The receipt handles of its latest receives, newest last.
-    pub receipt_handles: Vec<String>,
-}
-
-/// An SQS message as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// Message id.
-    pub id: String,
-    /// The queue's name.
-    pub queue: String,
-    /// The body.
-    pub body: String,
-    /// The message attributes, as the SQS service encodes them (JSON).
-    pub attributes: Option<String>,
-    /// When it was sent (ms since the epoch).
-    pub sent_ms: u64,
-    /// What changes.
-    pub state: MessageState,
-}
-
 /// The database. One connection behind a lock: every write is a short transaction.
 #[derive(Debug)]
 pub struct Store {
@@ -86,10 +60,6 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL,
-    body TEXT NOT NULL, attributes TEXT, sent_ms INTEGER NOT NULL, state TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq);
 ";
 
 impl Store {
@@ -113,6 +83,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        messaging::migrate(&conn)?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -148,30 +119,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every message, oldest first.
-    pub fn messages(&self) -> Result<Vec<StoredMessage>, StoreError> {
-        let conn = self.lock();
-        let mut statement =
-            conn.prepare_cached("SELECT id, queue, body, attributes, sent_ms, state FROM messages ORDER BY seq")?;
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, String>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, queue, body, attributes, sent_ms, state) = row?;
-            let state = serde_json::from_str(&state)?;
-            out.push(StoredMessage { id, queue, body, attributes, sent_ms: sent_ms.try_into().unwrap_or(0), state });
-        }
-        Ok(out)
-    }
-
     /// Runs `f` in one transaction: all of its writes land, or none.
     pub fn write<R>(&self, f: impl FnOnce(&Writer<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let mut conn = self.lock();
@@ -193,7 +140,11 @@ fn as_i64(value: u64) -> i64 {
 impl Writer<'_> {
     /// Creates or replaces record `key` of `kind`.
     pub fn put<T: Serialize + ?Sized>(&self, kind: &str, key: &str, value: &T) -> Result<(), StoreError> {
-        let value = serde_json::to_string(value)?;
+        self.put_raw(kind, key, &serde_json::to_string(value)?)
+    }
+
+    /// Creates or replaces record `key` of `kind` with `value`, already JSON.
+    pub fn put_raw(&self, kind: &str, key: &str, value: &str) -> Result<(), StoreError> {
         self.0
             .prepare_cached(
                 "INSERT INTO records (kind, key, value) VALUES (?1, ?2, ?3) \
@@ -208,45 +159,6 @@ impl Writer<'_> {
         self.0.prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2")?.execute(params![kind, key])?;
         Ok(())
     }
-
-    /// Adds a message.
-    pub fn insert_message(&self, message: &StoredMessage) -> Result<(), StoreError> {
-        let state = serde_json::to_string(&message.state)?;
-        self.0
-            .prepare_cached(
-                "INSERT INTO messages (id, queue, body, attributes, sent_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                message.id,
-                message.queue,
-                message.body,
-                message.attributes,
-                as_i64(message.sent_ms),
-                state
-            ])?;
-        Ok(())
-    }
-
-    /// Records a message's new state, and its queue (a dead-letter move keeps the message).
-    pub fn update_message(&self, id: &str, queue: &str, state: &MessageState) -> Result<(), StoreError> {
-        let state = serde_json::to_string(state)?;
-        self.0
-            .prepare_cached("UPDATE messages SET queue = ?2, state = ?3 WHERE id = ?1")?
-            .execute(params![id, queue, state])?;
-        Ok(())
-    }
-
-    /// Deletes a message.
-    pub fn delete_message(&self, id: &str) -> Result<(), StoreError> {
-        self.0.prepare_cached("DELETE FROM messages WHERE id = ?1")?.execute([id])?;
-        Ok(())
-    }
-
-    /// Deletes every message of `queue`.
-    pub fn delete_queue_messages(&self, queue: &str) -> Result<(), StoreError> {
-        self.0.prepare_cached("DELETE FROM messages WHERE queue = ?1")?.execute([queue])?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -257,10 +169,11 @@ mod tests {
         StoredMessage {
             id: id.into(),
             queue: queue.into(),
-            body: format!("body of {id}"),
+            body: format!("body of {id}").into(),
             attributes: None,
             sent_ms: 7,
             state: MessageState::default(),
+            meta: MessageMeta::default(),
         }
     }
 
