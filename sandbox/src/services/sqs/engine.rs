@@ -183,18 +183,11 @@ impl Queue {
         self.messages.get(&position).map(|m| (position, m))
     }
 
-    /// The FIFO groups that have a message in flight: none of their messages may be received.
-    fn blocked_groups(&self, now: u64) -> HashSet<String> {
-        if !self.fifo {
-            return HashSet::new();
-        }
-        self.messages.values().filter(|m| m.in_flight(now)).filter_map(|m| m.meta.group.clone()).collect()
-    }
-
-    /// Whether a receive now could return `message` (visible and, on a FIFO queue, its group
-    /// free and every earlier message of its group gone).
+    /// For each message, whether a receive now could return it: it is visible and, on a FIFO
+    /// queue, no earlier message of its group is invisible (in flight or delayed). As on SQS, a
+    /// group's visible messages before its first invisible one can be received, those after it
+    /// wait.
     pub(super) fn receivable(&self, now: u64) -> Vec<bool> {
-        let blocked = self.blocked_groups(now);
         let mut stalled: HashSet<&str> = HashSet::new();
         self.messages
             .values()
@@ -202,7 +195,7 @@ impl Queue {
                 let visible = m.state.visible_at_ms <= now;
                 match &m.meta.group {
                     Some(group) if self.fifo => {
-                        let free = !blocked.contains(group) && !stalled.contains(group.as_str());
+                        let free = !stalled.contains(group.as_str());
                         if !visible {
                             stalled.insert(group);
                         }
@@ -1065,16 +1058,16 @@ fn take_locked(
     });
     let max_receives = redrive.map(|r| r.max_receive_count);
     let queue = state.queue_mut(name)?;
-    let blocked = queue.blocked_groups(now);
     // Candidates in the order SQS hands them out: a standard queue's in arrival order; a FIFO
     // queue's group by group (the group of the oldest message first), each group in order and
-    // stopping at its first message that is not visible.
+    // stopping at its first message that is not visible (in flight or delayed): a group's next
+    // message is not handed out while an earlier one is in flight.
     let order: Vec<u64> = if queue.fifo {
         let mut groups: Vec<(&str, Vec<u64>)> = Vec::new();
         let mut stalled: HashSet<&str> = HashSet::new();
         for (position, message) in &queue.messages {
             let group = message.meta.group.as_deref().unwrap_or_default();
-            if blocked.contains(group) || stalled.contains(group) {
+            if stalled.contains(group) {
                 continue;
             }
             if message.state.visible_at_ms > now {

@@ -356,36 +356,33 @@ impl Sqs {
         Ok(moved)
     }
 
-    /// Runs task `id` in the background until it is over (when there is a runtime to run it on).
+    /// Runs task `id` in the background until it is over (when there is a runtime to run it on),
+    /// or until this SQS is dropped: the task holds it weakly, so a sandbox that stops stops its
+    /// tasks, and the next one on the same data directory resumes them.
     pub(super) fn run_task(&self, id: String) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!("message move task {id} cannot run outside a tokio runtime");
             return;
         };
-        let sqs = self.clone();
+        let shared = std::sync::Arc::downgrade(&self.shared);
         runtime.spawn(async move {
             loop {
-                let step = sqs.step_task(&id);
-                match step {
-                    Ok((Step::Done, committed)) => {
-                        let _ = committed.wait().await;
-                        return;
-                    }
-                    Ok((Step::Continue(pause) | Step::Wait(pause), committed)) => {
-                        if let Err(err) = committed.wait().await {
-                            tracing::error!(%err, "message move task {id} could not record its progress");
-                            return;
-                        }
-                        if pause.is_zero() {
-                            tokio::task::yield_now().await;
-                        } else {
-                            tokio::time::sleep(pause).await;
-                        }
-                    }
+                let Some(shared) = shared.upgrade() else { return };
+                let (step, committed) = match (Sqs { shared }).step_task(&id) {
+                    Ok(stepped) => stepped,
                     Err(err) => {
                         tracing::error!(%err, "message move task {id} stopped");
                         return;
                     }
+                };
+                if let Err(err) = committed.wait().await {
+                    tracing::error!(%err, "message move task {id} could not record its progress");
+                    return;
+                }
+                match step {
+                    Step::Done => return,
+                    Step::Continue(pause) | Step::Wait(pause) if pause.is_zero() => tokio::task::yield_now().await,
+                    Step::Continue(pause) | Step::Wait(pause) => tokio::time::sleep(pause).await,
                 }
             }
         });
