@@ -348,12 +348,39 @@ pub async fn download_to_file(
     path: &Path,
     options: &TransferOptions,
 ) -> Result<DownloadSummary, TransferError> {
+    download_pinned_to_file(client, bucket, key, &Pinned::default(), path, options).await
+}
+
+/// Which bytes of a key a download must get: a version (`versionId`), or the current object
+/// only while its ETag is this one (`If-Match`, so a newer upload fails the download with S3's
+/// `PreconditionFailed` instead of being fetched in its place). Neither: the current object.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pinned<'a> {
+    /// The version to fetch.
+    pub version_id: Option<&'a str>,
+    /// The ETag the object must still have, quoted as S3 writes it (`"…"`).
+    pub if_match: Option<&'a str>,
+}
+
+/// [`download_to_file`] of the bytes `pinned` names.
+pub async fn download_pinned_to_file(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    pinned: &Pinned<'_>,
+    path: &Path,
+    options: &TransferOptions,
+) -> Result<DownloadSummary, TransferError> {
     let started = Instant::now();
-    let output = client.get_object().bucket(bucket).key(key).send().await.map_err(TransferError::s3(
-        "GetObject",
-        bucket,
-        key,
-    ))?;
+    let output = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(pinned.version_id.map(str::to_owned))
+        .set_if_match(pinned.if_match.map(str::to_owned))
+        .send()
+        .await
+        .map_err(TransferError::s3("GetObject", bucket, key))?;
     let progress = progress_bar(options, output.content_length.unwrap_or(0).try_into().unwrap_or(0), key);
 
     let dir = match path.parent() {
@@ -400,6 +427,7 @@ pub async fn download_to_file(
                     .bucket(bucket)
                     .key(key)
                     .range(format!("bytes={start}-{}", start + len - 1))
+                    .set_version_id(pinned.version_id.map(str::to_owned))
                     .set_if_match(e_tag.map(str::to_owned))
                     .send()
                     .await

@@ -54,6 +54,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let world = world();
     let _guard = world.runtime.enter();
-    let _ = world.sns.handle(&form);
+    let _ = world.runtime.block_on(world.sns.handle(&form));
     let _ = world.sts.handle(&form, &world.caller);
 });

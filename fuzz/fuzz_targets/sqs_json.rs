@@ -27,6 +27,12 @@ const OPERATIONS: &[&str] = &[
     "ChangeMessageVisibility",
     "ChangeMessageVisibilityBatch",
     "TagQueue",
+    "UntagQueue",
+    "ListQueueTags",
+    "ListDeadLetterSourceQueues",
+    "StartMessageMoveTask",
+    "ListMessageMoveTasks",
+    "CancelMessageMoveTask",
 ];
 const BASE_URL: &str = "http://127.0.0.1:4566";
 
@@ -42,8 +48,10 @@ fn world() -> &'static World {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(Store::open(dir.path(), Durability::Process).expect("store"));
         let sqs = Sqs::open(store).expect("sqs");
-        // Queues for the seed inputs to name: `q`, and `dlq` as its dead-letter queue.
+        // Queues for the seed inputs to name: `q`, and `dlq` as its dead-letter queue; `f.fifo`.
         sqs.create_queue(BASE_URL, "dlq", &BTreeMap::new()).expect("dlq");
+        sqs.create_queue(BASE_URL, "f.fifo", &BTreeMap::from([("FifoQueue".to_owned(), "true".to_owned())]))
+            .expect("f.fifo");
         let redrive = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"2"}"#;
         sqs.create_queue(BASE_URL, "q", &BTreeMap::from([("RedrivePolicy".to_owned(), redrive.to_owned())]))
             .expect("q");

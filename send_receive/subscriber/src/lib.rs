@@ -2,11 +2,16 @@
 //!
 //! - [`message`] turns the body of an SQS message into the objects it announces, whichever way the announcement
 //!   arrived (our notifier's JSON, or S3's own event notification, raw or inside an SNS envelope).
+//! - [`record`] keeps, beside each file, which upload it holds and whether its program ran, and decides what an
+//!   announcement needs.
+//! - [`fetch`] downloads the bytes an announcement names (its version, or its ETag with `If-Match`).
 //! - [`exec`] runs the application's program on each downloaded file (`--exec`).
 //! - [`journal`] records the messages in hand, so a restart after a crash gives them back at once.
 //! - [`safe_path`] turns an S3 key into a local path that cannot leave the download directory.
 
 pub mod exec;
+pub mod fetch;
 pub mod journal;
 pub mod message;
+pub mod record;
 pub mod safe_path;

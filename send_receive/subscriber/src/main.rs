@@ -18,29 +18,36 @@
 //! 1. Connect to SQS and S3 (`--mfa` for an MFA session).
 //! 2. Receive messages: long polling, 20 s, up to 10 at a time.
 //! 3. For each message, with at most `--concurrency` at once: parse it (SNS envelope or raw; our
-//!    format or S3's own event), map the key to a safe path, skip a file already there (same size
-//!    and ETag), else download it (temp file, fsync, rename), print a one-line summary; with
-//!    `--exec PROGRAM`, run the application's program on the file.
-//! 4. Delete the message once every file it announces is on disk; on failure leave it.
+//!    format or S3's own event), map the key to a safe path, skip an upload already there (same
+//!    version, or same size and ETag), else download the announced bytes — the announced version,
+//!    or the object only while it still has the announced ETag (temp file, fsync, rename) — and
+//!    print a one-line summary; with `--exec PROGRAM`, run the application's program on the file.
+//!    An upload that a newer one replaced before it could be fetched gets one line; the newer
+//!    one's own announcement follows.
+//! 4. Delete the messages whose files are on disk, up to ten at a time (`DeleteMessageBatch`);
+//!    on failure leave the message.
 //!
 //! Ctrl-C or SIGTERM stops receiving, lets the downloads in flight finish, and exits 0.
 
+use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use clap::Parser;
 use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
-use serde::{Deserialize, Serialize};
 use subscriber::exec::{Exec, FileInfo};
+use subscriber::fetch::{self, Fetched};
 use subscriber::journal::Journal;
 use subscriber::message::{self, Announcement};
+use subscriber::record::{self, Plan, Record};
 use subscriber::safe_path;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Download each new SOS data file announced on the SQS queue.
@@ -65,7 +72,8 @@ struct Opt {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
 
-    /// Exit after this many files are on disk.
+    /// Exit after this many announcements are handled: files on disk, or uploads that a newer
+    /// one replaced before they could be fetched.
     #[arg(long, value_name = "N")]
     max_messages: Option<usize>,
 
@@ -103,19 +111,19 @@ struct Opt {
 /// Files at least this large get a progress bar on a terminal (8 MiB).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 
-/// What is recorded beside a downloaded file, to recognise the same object later.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct Recorded {
-    size: u64,
-    etag: String,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     common::load_dotenv();
     let opt = Opt::parse();
     common::init_tracing(opt.common.verbose);
     common::error::exit_code(run(opt).await)
+}
+
+/// A message whose files are on disk, waiting for `DeleteMessageBatch`.
+#[derive(Debug)]
+struct Handled {
+    id: String,
+    receipt_handle: String,
 }
 
 /// The clients and settings every message task shares.
@@ -127,10 +135,12 @@ struct Context {
     download_dir: PathBuf,
     retry_delay: i32,
     visibility_timeout: i32,
-    /// Files on disk: downloaded, or already there.
+    /// Announcements handled: files on disk (downloaded, or already there), or superseded.
     files: AtomicUsize,
-    /// Of those, the ones that were already there (same size and ETag).
+    /// Of those, the ones that were already there.
     skipped: AtomicUsize,
+    /// Of those, the uploads a newer one replaced before they could be fetched.
+    superseded: AtomicUsize,
     max_files: Option<usize>,
     /// The messages in hand, for a restart after a crash.
     journal: Journal,
@@ -138,22 +148,101 @@ struct Context {
     exec: Option<Exec>,
     /// Where large downloads draw their progress bars (on a terminal only).
     progress: Option<indicatif::MultiProgress>,
-    /// Set by Ctrl-C/SIGTERM, or when --max-messages files are on disk.
+    /// Set by Ctrl-C/SIGTERM, or when --max-messages are handled.
     stop: watch::Sender<bool>,
+    /// Messages done, for the batch deleter (taken at the end, which ends the deleter).
+    handled: Mutex<Option<mpsc::UnboundedSender<Handled>>>,
+    /// One announcement at a time per local file, so two uploads of one key are handled one
+    /// after the other, each on its own bytes.
+    files_in_hand: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Context {
-    /// Counts a file on disk; reaching --max-messages stops the receiving.
+    /// Counts an announcement handled; reaching --max-messages stops the receiving.
     fn file_done(&self) {
         let files = self.files.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max_files.is_some_and(|max| files >= max) {
             let _ = self.stop.send(true);
         }
     }
+
+    /// Hands a message whose files are on disk to the batch deleter.
+    fn delete_later(&self, message: Handled) {
+        if let Some(deleter) = self.handled.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = deleter.send(message);
+        }
+    }
+
+    /// The lock of local file `path`, taken for as long as one announcement of it is handled.
+    async fn hold(&self, path: &Path) -> FileHold<'_> {
+        let lock = {
+            let mut held = self.files_in_hand.lock().unwrap_or_else(|e| e.into_inner());
+            held.entry(path.to_path_buf()).or_default().clone()
+        };
+        FileHold { guard: Some(lock.lock_owned().await), ctx: self, path: path.to_path_buf() }
+    }
+}
+
+/// A file in hand; dropping it lets the next announcement of the file go on.
+struct FileHold<'a> {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ctx: &'a Context,
+    path: PathBuf,
+}
+
+impl Drop for FileHold<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut held = self.ctx.files_in_hand.lock().unwrap_or_else(|e| e.into_inner());
+        // Nobody else waits for it: forget it, so the map holds only files in hand.
+        if held.get(&self.path).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            held.remove(&self.path);
+        }
+    }
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    // 1. Connect.
+    // 1. Connect, find the queue, prepare the download directory and take back what a stopped
+    //    subscriber held there.
+    let (connection, sqs, s3) = connect(&opt).await?;
+    let (queue_url, queue_origin) = choose_queue(&opt, &connection)?;
+    let download_dir = prepare_download_dir(&opt.download_dir).await?;
+    recover_after_crash(&sqs, &download_dir).await?;
+    let (handled, handled_rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(Context {
+        journal: Journal::new(&download_dir, &queue_url),
+        sqs,
+        s3,
+        queue_url,
+        default_bucket: opt.common.bucket(),
+        download_dir,
+        retry_delay: opt.retry_delay.max(0),
+        visibility_timeout: opt.visibility_timeout.max(1),
+        files: AtomicUsize::new(0),
+        skipped: AtomicUsize::new(0),
+        superseded: AtomicUsize::new(0),
+        exec: (!opt.exec.is_empty())
+            .then(|| Exec { command: opt.exec.clone(), timeout: Duration::from_secs(opt.exec_timeout.max(1)) }),
+        progress: std::io::stderr().is_terminal().then(indicatif::MultiProgress::new),
+        max_files: opt.max_messages,
+        stop: watch::channel(false).0,
+        handled: Mutex::new(Some(handled)),
+        files_in_hand: Mutex::new(HashMap::new()),
+    });
+    check_queue(&ctx, &queue_origin).await?;
+    println!("Listening on {} → {}", ctx.queue_url, ctx.download_dir.display());
+    stop_on_signal(&ctx);
+    let deleter = tokio::spawn(delete_in_batches(ctx.clone(), handled_rx));
+
+    // 2–3. Receive and handle messages until stopped.
+    let outcome = receive_and_handle(&ctx, &opt, &queue_origin).await;
+
+    // 4. The deletes of the messages handled go out before the summary.
+    finish(&ctx, deleter, outcome).await
+}
+
+/// 1a. The connection, and SQS and S3 clients (an MFA session's with `--mfa`).
+async fn connect(opt: &Opt) -> anyhow::Result<(Connection, aws_sdk_sqs::Client, aws_sdk_s3::Client)> {
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
     if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
@@ -164,26 +253,34 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     } else {
         connection.sdk_config().clone()
     };
-    let (queue_url, queue_origin) = match queue_setting(opt.queue_url.as_deref()) {
-        Some(found) => found,
+    let (sqs, s3) = (aws_sdk_sqs::Client::new(&config), connection.s3_client_with(&config));
+    Ok((connection, sqs, s3))
+}
+
+/// 1b. The queue URL and where it came from (on a sandbox, its seeded queue by default).
+fn choose_queue(opt: &Opt, connection: &Connection) -> anyhow::Result<(String, String)> {
+    match queue_setting(opt.queue_url.as_deref()) {
+        Some(found) => Ok(found),
         None => match connection.target() {
             Target::Sandbox { url, .. } => {
-                (format!("{url}/000000000000/{}", common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned())
+                Ok((format!("{url}/000000000000/{}", common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned()))
             }
             _ => bail!("no queue: pass --queue-url, set SOS_QUEUE_URL, or put sqs_url in .env"),
         },
-    };
-    tokio::fs::create_dir_all(&opt.download_dir)
-        .await
-        .with_context(|| format!("creating {}", opt.download_dir.display()))?;
-    let download_dir = tokio::fs::canonicalize(&opt.download_dir)
-        .await
-        .with_context(|| format!("resolving {}", opt.download_dir.display()))?;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    // After a crash (SIGKILL, power loss): give back at once the messages a stopped subscriber
-    // held here, and remove its half-written temp files. Never a running one's.
-    let recovered = Journal::recover(&sqs, &download_dir).await;
-    let removed = common::transfer::remove_dead_temp_files(&download_dir)
+    }
+}
+
+/// 1c. The download directory, created and resolved.
+async fn prepare_download_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
+    tokio::fs::canonicalize(dir).await.with_context(|| format!("resolving {}", dir.display()))
+}
+
+/// 1d. After a crash (SIGKILL, power loss): give back at once the messages a stopped subscriber
+/// held here, and remove its half-written temp files. Never a running one's.
+async fn recover_after_crash(sqs: &aws_sdk_sqs::Client, download_dir: &Path) -> anyhow::Result<()> {
+    let recovered = Journal::recover(sqs, download_dir).await;
+    let removed = common::transfer::remove_dead_temp_files(download_dir)
         .with_context(|| format!("cleaning up {}", download_dir.display()))?;
     if recovered.journals > 0 || removed > 0 {
         println!(
@@ -193,24 +290,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             if removed == 1 { "" } else { "s" }
         );
     }
-    let ctx = Arc::new(Context {
-        journal: Journal::new(&download_dir, &queue_url),
-        sqs,
-        s3: connection.s3_client_with(&config),
-        queue_url,
-        default_bucket: opt.common.bucket(),
-        download_dir,
-        retry_delay: opt.retry_delay.max(0),
-        visibility_timeout: opt.visibility_timeout.max(1),
-        files: AtomicUsize::new(0),
-        skipped: AtomicUsize::new(0),
-        exec: (!opt.exec.is_empty())
-            .then(|| Exec { command: opt.exec.clone(), timeout: Duration::from_secs(opt.exec_timeout.max(1)) }),
-        progress: std::io::stderr().is_terminal().then(indicatif::MultiProgress::new),
-        max_files: opt.max_messages,
-        stop: watch::channel(false).0,
-    });
-    // A queue that cannot be used ends the run here, with one line, rather than retrying forever.
+    Ok(())
+}
+
+/// 1e. A queue that cannot be used ends the run here, with one line, rather than retrying forever.
+async fn check_queue(ctx: &Context, queue_origin: &str) -> anyhow::Result<()> {
     let checked = ctx
         .sqs
         .get_queue_attributes()
@@ -219,30 +303,37 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         .send()
         .await;
     if let Err(err) = checked
-        && let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, &queue_origin)
+        && let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, queue_origin)
     {
         bail!("{line}");
     }
-    println!("Listening on {} → {}", ctx.queue_url, ctx.download_dir.display());
+    Ok(())
+}
 
-    let mut stop = ctx.stop.subscribe();
-    let stop_tx = ctx.stop.clone();
+/// 1f. Ctrl-C or SIGTERM stops the receiving; the work in hand finishes.
+fn stop_on_signal(ctx: &Context) {
+    let stop = ctx.stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("Stopping: finishing the downloads in flight.");
-        let _ = stop_tx.send(true);
+        let _ = stop.send(true);
     });
+}
 
+/// 2–3. Receives as many messages as there are free slots and hands each to a task, until
+/// stopped (a signal, --max-messages, --idle-exit, or a queue that can no longer be used).
+async fn receive_and_handle(ctx: &Arc<Context>, opt: &Opt, queue_origin: &str) -> anyhow::Result<()> {
+    let mut stop = ctx.stop.subscribe();
     let slots = Arc::new(Semaphore::new(opt.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut last_activity = Instant::now();
     let mut failures = Failures::default();
-    loop {
+    let outcome = loop {
         while tasks.try_join_next().is_some() {}
         let idle =
             opt.idle_exit.is_some_and(|secs| tasks.is_empty() && last_activity.elapsed() >= Duration::from_secs(secs));
         if *stop.borrow() || idle {
-            break;
+            break Ok(());
         }
         // All slots busy: wait for one to free up (or a stop).
         if slots.available_permits() == 0 {
@@ -252,43 +343,27 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             }
             continue;
         }
-        // ANCHOR: receive
-        // 2. Receive as many messages as there are free slots (at most 10), waiting up to 20 s
-        //    (less when --idle-exit ends sooner).
-        let free = slots.available_permits().min(10);
         let wait = match opt.idle_exit {
             Some(secs) => Duration::from_secs(secs).saturating_sub(last_activity.elapsed()).as_secs().clamp(1, 20),
             None => 20,
         };
-        let receive = ctx
-            .sqs
-            .receive_message()
-            .queue_url(&ctx.queue_url)
-            .max_number_of_messages(i32::try_from(free).unwrap_or(10))
-            .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
-            .visibility_timeout(ctx.visibility_timeout)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
-            .send();
-        // ANCHOR_END: receive
         let received = tokio::select! {
-            received = receive => received,
-            _ = stop.changed() => break,
+            received = receive(ctx, slots.available_permits().min(10), wait) => received,
+            _ = stop.changed() => break Ok(()),
         };
         let messages = match received {
-            Ok(out) => {
+            Ok(messages) => {
                 failures.recovered();
-                out.messages.unwrap_or_default()
+                messages
             }
             Err(err) => {
-                if let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, &queue_origin) {
-                    // Let the downloads in flight finish before saying why the run ends.
-                    while tasks.join_next().await.is_some() {}
-                    bail!("{line}");
+                if let Some(line) = fatal_sqs_error(&err, &ctx.queue_url, queue_origin) {
+                    break Err(anyhow::anyhow!("{line}"));
                 }
                 let delay = failures.failed(&common::error::describe(&err));
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
-                    _ = stop.changed() => break,
+                    _ = stop.changed() => break Ok(()),
                 }
             }
         };
@@ -306,18 +381,76 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
                 drop(permit);
             });
         }
-    }
+    };
+    // Let the work in flight finish (and, on a fatal error, before saying why the run ends).
     while tasks.join_next().await.is_some() {}
+    outcome
+}
+
+// ANCHOR: receive
+/// 2. Receive up to `max` messages (at most 10), waiting up to `wait` seconds (20, or less when
+///    --idle-exit ends sooner).
+async fn receive(
+    ctx: &Context,
+    max: usize,
+    wait: u64,
+) -> Result<Vec<Message>, aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::receive_message::ReceiveMessageError>> {
+    let out = ctx
+        .sqs
+        .receive_message()
+        .queue_url(&ctx.queue_url)
+        .max_number_of_messages(i32::try_from(max).unwrap_or(10))
+        .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
+        .visibility_timeout(ctx.visibility_timeout)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await?;
+    Ok(out.messages.unwrap_or_default())
+}
+// ANCHOR_END: receive
+
+/// 4. The end: the deleter's last batches go out, the journal goes, the summary line.
+async fn finish(
+    ctx: &Context,
+    deleter: tokio::task::JoinHandle<()>,
+    outcome: anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    ctx.handled.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let _ = deleter.await;
     ctx.journal.close();
-    let skipped = ctx.skipped.load(Ordering::SeqCst);
-    let downloaded = ctx.files.load(Ordering::SeqCst) - skipped;
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    if skipped == 0 {
-        println!("Done: {downloaded} file{} downloaded.", plural(downloaded));
-    } else {
-        println!("Done: {downloaded} file{} downloaded, {skipped} already here.", plural(downloaded));
-    }
+    outcome?;
+    println!("{}", Summary::of(ctx));
     Ok(())
+}
+
+/// The last line: files downloaded, already here, superseded.
+struct Summary {
+    downloaded: usize,
+    skipped: usize,
+    superseded: usize,
+}
+
+impl Summary {
+    fn of(ctx: &Context) -> Self {
+        let skipped = ctx.skipped.load(Ordering::SeqCst);
+        let superseded = ctx.superseded.load(Ordering::SeqCst);
+        let downloaded = ctx.files.load(Ordering::SeqCst) - skipped - superseded;
+        Self { downloaded, skipped, superseded }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        write!(f, "Done: {} file{} downloaded", self.downloaded, plural(self.downloaded))?;
+        if self.skipped > 0 {
+            write!(f, ", {} already here", self.skipped)?;
+        }
+        if self.superseded > 0 {
+            write!(f, ", {} replaced by newer uploads before they could be fetched", self.superseded)?;
+        }
+        write!(f, ".")
+    }
 }
 
 /// The queue URL and where it came from: `--queue-url`, `SOS_QUEUE_URL`, or the seed's `sqs_url`
@@ -395,9 +528,9 @@ impl Failures {
     }
 }
 
-/// 3–4. One message: every file it announces onto disk, then delete it; on failure leave it
-/// (made visible again after --retry-delay) with one log line.
-async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
+/// 3–4. One message: every file it announces onto disk, then to the batch deleter; on failure
+/// leave it (made visible again after --retry-delay) with one log line.
+async fn handle(ctx: &Context, message: Message) {
     let id = message.message_id().unwrap_or("?").to_owned();
     let Some(handle) = message.receipt_handle().map(str::to_owned) else { return };
     let received_count = message
@@ -408,14 +541,8 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
     let result = handle_files(ctx, &message, &handle).await;
     // ANCHOR: delete
     match result {
-        Ok(()) => {
-            if let Err(err) = ctx.sqs.delete_message().queue_url(&ctx.queue_url).receipt_handle(&handle).send().await {
-                eprintln!(
-                    "message {id}: files are on disk but the message could not be deleted: {}",
-                    common::error::describe(&err)
-                );
-            }
-        }
+        // Deleted by the batch deleter, up to ten messages a call.
+        Ok(()) => ctx.delete_later(Handled { id, receipt_handle: handle }),
         Err(err) => {
             eprintln!(
                 "message {id} (receive {received_count}) left for retry: {}",
@@ -429,14 +556,62 @@ async fn handle(ctx: &Context, message: aws_sdk_sqs::types::Message) {
                 .visibility_timeout(ctx.retry_delay)
                 .send()
                 .await;
+            ctx.journal.remove(&id);
         }
     }
     // ANCHOR_END: delete
-    ctx.journal.remove(&id);
+}
+
+/// 4. Deletes the messages handed over, as many at a time as are waiting (up to ten, SQS's
+/// limit for `DeleteMessageBatch`), until the channel closes; each deleted message leaves the
+/// journal.
+async fn delete_in_batches(ctx: Arc<Context>, mut handled: mpsc::UnboundedReceiver<Handled>) {
+    while let Some(first) = handled.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 10 {
+            match handled.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<DeleteMessageBatchRequestEntry> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .receipt_handle(&m.receipt_handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let deleted = ctx.sqs.delete_message_batch().queue_url(&ctx.queue_url).set_entries(Some(entries)).send().await;
+        match deleted {
+            Ok(out) => {
+                for failed in out.failed() {
+                    let which = failed.id().strip_prefix('m').and_then(|i| i.parse::<usize>().ok());
+                    let id = which.and_then(|i| batch.get(i)).map_or("?", |m| m.id.as_str());
+                    eprintln!(
+                        "message {id}: files are on disk but the message could not be deleted: {} ({})",
+                        failed.message().unwrap_or("no reason given"),
+                        failed.code()
+                    );
+                }
+            }
+            Err(err) => eprintln!(
+                "{} messages: files are on disk but the messages could not be deleted: {}",
+                batch.len(),
+                common::error::describe(&err)
+            ),
+        }
+        for message in &batch {
+            ctx.journal.remove(&message.id);
+        }
+    }
 }
 
 /// Every file `message` announces onto disk, while a heartbeat keeps the message invisible.
-async fn handle_files(ctx: &Context, message: &aws_sdk_sqs::types::Message, handle: &str) -> anyhow::Result<()> {
+async fn handle_files(ctx: &Context, message: &Message, handle: &str) -> anyhow::Result<()> {
     let announcements = message::parse(message.body().unwrap_or_default())?;
     // Keep the message invisible while long downloads (and --exec runs) go on.
     let heartbeat = tokio::spawn(extend_visibility(
@@ -447,7 +622,7 @@ async fn handle_files(ctx: &Context, message: &aws_sdk_sqs::types::Message, hand
     ));
     let mut outcome = Ok(());
     for announcement in &announcements {
-        if let Err(err) = fetch(ctx, announcement).await {
+        if let Err(err) = handle_announcement(ctx, announcement).await {
             outcome = Err(err);
             break;
         }
@@ -475,77 +650,120 @@ async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handle: 
     }
 }
 
-/// One announced object onto disk, unless the same object is there already.
-async fn fetch(ctx: &Context, announcement: &Announcement) -> anyhow::Result<()> {
-    let bucket = announcement.bucket.clone().unwrap_or_else(|| ctx.default_bucket.clone());
-    let key = &announcement.key;
+/// 3. One announced upload: its bytes onto disk (unless they are there) and the application's
+/// program run on them once, one announcement of a file at a time.
+async fn handle_announcement(ctx: &Context, announced: &Announcement) -> anyhow::Result<()> {
+    let bucket = announced.bucket.clone().unwrap_or_else(|| ctx.default_bucket.clone());
+    let key = &announced.key;
     let path = safe_path::local_path(&ctx.download_dir, key).with_context(|| format!("unsafe key {key:?}"))?;
-    let record_path = record_path(&path);
-
-    let (size, etag) = match (announcement.size, announcement.etag.clone()) {
-        (Some(size), Some(etag)) => (size, etag),
-        _ => {
-            let head = ctx
-                .s3
-                .head_object()
-                .bucket(&bucket)
-                .key(key)
-                .send()
-                .await
-                .with_context(|| format!("s3://{bucket}/{key}"))?;
-            (
-                u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
-                head.e_tag().unwrap_or_default().to_owned(),
-            )
+    let _hold = ctx.hold(&path).await;
+    let announced = complete_announcement(ctx, &bucket, announced).await?;
+    let record = record::read(&path).await;
+    let same = if announced.version_id.is_some() { "same version" } else { "same ETag" };
+    match record::plan(record.as_ref(), &announced) {
+        Plan::Skip => {
+            let size = record.map_or(0, |r| r.size);
+            println!("{key}: already here ({size} bytes, {same}); skipped");
+            ctx.skipped.fetch_add(1, Ordering::SeqCst);
         }
-    };
-    let wanted = Recorded { size, etag: etag.trim_matches('"').to_owned() };
-    if let Ok(bytes) = tokio::fs::read(&record_path).await
-        && serde_json::from_slice::<Recorded>(&bytes).ok().as_ref() == Some(&wanted)
-        && tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == size)
-    {
-        println!("{key}: already here ({size} bytes, same ETag); skipped");
-        // A message that comes back after a failed or interrupted --exec finds its file here:
-        // the program runs again.
-        run_exec(ctx, &bucket, key, &path, &wanted).await?;
-        ctx.skipped.fetch_add(1, Ordering::SeqCst);
-        ctx.file_done();
-        return Ok(());
+        Plan::Handle => {
+            // The file came down before, but its program did not finish (a failure, a crash):
+            // the program runs again on it.
+            let mut record = record.context("a record to handle")?;
+            println!("{key}: already here ({} bytes, {same}); running the program again", record.size);
+            run_exec(ctx, &bucket, key, &path, &record).await?;
+            record.handled = true;
+            record::write(&path, &record).await.with_context(|| format!("recording {}", path.display()))?;
+            ctx.skipped.fetch_add(1, Ordering::SeqCst);
+        }
+        Plan::Download => {
+            if !download_and_handle(ctx, &bucket, &announced, &path).await? {
+                return Ok(());
+            }
+        }
+        Plan::DownloadAside => {
+            // An older upload announced after a newer one is on disk: its bytes go beside the
+            // file for its program, and the newer file stays.
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let aside = path.with_file_name(format!(".{name}.{}.older.part", std::process::id()));
+            let outcome = download_and_handle(ctx, &bucket, &announced, &aside).await;
+            let _ = tokio::fs::remove_file(&aside).await;
+            let _ = tokio::fs::remove_file(record::path_for(&aside)).await;
+            if !outcome? {
+                return Ok(());
+            }
+        }
     }
+    ctx.file_done();
+    Ok(())
+}
 
+/// The announcement with its size and ETag (and version) from `HeadObject` when it lacks them
+/// (a minimal `{"key": …}` message), so the download can be pinned to those bytes.
+async fn complete_announcement(ctx: &Context, bucket: &str, announced: &Announcement) -> anyhow::Result<Announcement> {
+    if announced.etag.is_some() || announced.version_id.is_some() {
+        return Ok(announced.clone());
+    }
+    let key = &announced.key;
+    let head =
+        ctx.s3.head_object().bucket(bucket).key(key).send().await.with_context(|| format!("s3://{bucket}/{key}"))?;
+    Ok(Announcement {
+        size: announced.size.or_else(|| head.content_length().and_then(|n| u64::try_from(n).ok())),
+        etag: head.e_tag().map(|e| e.trim_matches('"').to_owned()),
+        version_id: head.version_id().filter(|v| *v != "null").map(str::to_owned),
+        ..announced.clone()
+    })
+}
+
+/// Downloads the announced bytes to `path`, records them, runs the program, records that it
+/// ran; `false` when a newer upload had replaced them (one line, and nothing written).
+async fn download_and_handle(
+    ctx: &Context,
+    bucket: &str,
+    announced: &Announcement,
+    path: &Path,
+) -> anyhow::Result<bool> {
+    let key = &announced.key;
     // A progress bar for large files, on a terminal only; several downloads share the screen.
-    let progress = ctx.progress.as_ref().filter(|_| size >= PROGRESS_MIN_BYTES);
+    let progress = ctx.progress.as_ref().filter(|_| announced.size.unwrap_or(0) >= PROGRESS_MIN_BYTES);
     let options = TransferOptions {
         progress: progress.is_some(),
         progress_group: progress.cloned(),
         ..TransferOptions::default()
     };
-    let downloaded = common::download_to_file(&ctx.s3, &bucket, key, &path, &options).await?;
-    let recorded = Recorded {
+    let downloaded = match fetch::fetch(&ctx.s3, bucket, announced, path, &options).await? {
+        Fetched::Downloaded(downloaded) => downloaded,
+        Fetched::Superseded => {
+            println!("{key}: {}", fetch::SUPERSEDED);
+            ctx.superseded.fetch_add(1, Ordering::SeqCst);
+            ctx.file_done();
+            return Ok(false);
+        }
+    };
+    let mut record = Record {
         size: downloaded.bytes,
         etag: downloaded.e_tag.clone().unwrap_or_default().trim_matches('"').to_owned(),
+        version_id: announced.version_id.clone(),
+        event_time: announced.event_time.clone(),
+        sequencer: announced.sequencer.clone(),
+        handled: ctx.exec.is_none(),
     };
-    tokio::fs::write(&record_path, serde_json::to_vec(&recorded)?)
-        .await
-        .with_context(|| format!("writing {}", record_path.display()))?;
-    println!("{}", summary(announcement, &downloaded).await);
-    run_exec(ctx, &bucket, key, &path, &recorded).await?;
-    ctx.file_done();
-    Ok(())
+    record::write(path, &record).await.with_context(|| format!("recording {}", path.display()))?;
+    println!("{}", summary(announced, &downloaded).await);
+    if ctx.exec.is_some() {
+        run_exec(ctx, bucket, key, path, &record).await?;
+        record.handled = true;
+        record::write(path, &record).await.with_context(|| format!("recording {}", path.display()))?;
+    }
+    Ok(true)
 }
 
 /// 3b. With `--exec`, the application's program on the file; its failure fails the message.
-async fn run_exec(ctx: &Context, bucket: &str, key: &str, path: &Path, recorded: &Recorded) -> anyhow::Result<()> {
+async fn run_exec(ctx: &Context, bucket: &str, key: &str, path: &Path, record: &Record) -> anyhow::Result<()> {
     let Some(exec) = &ctx.exec else { return Ok(()) };
-    let file = FileInfo { bucket, key, size: recorded.size, etag: &recorded.etag, path };
+    let file = FileInfo { bucket, key, size: record.size, etag: &record.etag, path };
     exec.run(&file).await?;
     Ok(())
-}
-
-/// Where the size and ETag of a downloaded file are kept: a hidden file beside it.
-fn record_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.sos.json"))
 }
 
 /// `key  bytes  content type  [features]  seconds since the event`.

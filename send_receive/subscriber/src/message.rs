@@ -8,7 +8,8 @@
 //! - **our announcement** (ARCHITECTURE.md, "The announcement"), published by the `notifier` Lambda:
 //!   `{"bucket","key","size","etag","event_name","event_time"}`, with `key` already decoded;
 //! - **S3's event notification** (`{"Records":[{"eventName":"ObjectCreated:Put","s3":{…}}]}`), when a bucket
-//!   notifies SNS or SQS directly; its keys are URL-encoded (`+` is a space) and are decoded here;
+//!   notifies SNS or SQS directly, read with `aws_lambda_events`' S3 event types; its keys are URL-encoded (`+` is a
+//!   space) and are decoded here;
 //! - **S3's test event** (`{"Service":"Amazon S3","Event":"s3:TestEvent",…}`), sent once when a notification is
 //!   configured; it announces nothing.
 //!
@@ -16,7 +17,9 @@
 //! are skipped, so a message may announce nothing (`Ok` with an empty vector) — delete it and move on. Anything else
 //! is a [`MessageError`] that says in one line why the body was not understood.
 
+use aws_lambda_events::event::s3::S3EventRecord;
 use serde::Deserialize;
+use serde::de::Error as _;
 use serde_json::{Map, Value};
 
 /// One object that a message says was created.
@@ -30,8 +33,12 @@ pub struct Announcement {
     pub size: Option<u64>,
     /// The ETag as the message gives it (S3 events give it without quotes).
     pub etag: Option<String>,
-    /// When the object was created, an RFC 3339 timestamp exactly as the message gives it.
+    /// The version the announcement is about, on a versioned bucket.
+    pub version_id: Option<String>,
+    /// When the object was created, an RFC 3339 timestamp (with milliseconds, in UTC).
     pub event_time: Option<String>,
+    /// S3's ordering of events for one key (hex, compared by length then value), when given.
+    pub sequencer: Option<String>,
 }
 
 /// Why a message body is not an announcement this subscriber understands.
@@ -146,10 +153,14 @@ struct OurMessage {
     size: Option<u64>,
     #[serde(default)]
     etag: Option<String>,
+    #[serde(default, alias = "versionId")]
+    version_id: Option<String>,
     #[serde(default)]
     event_name: Option<String>,
     #[serde(default)]
     event_time: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
 }
 
 fn parse_announcement(object: Map<String, Value>) -> Result<Vec<Announcement>, MessageError> {
@@ -166,7 +177,9 @@ fn parse_announcement(object: Map<String, Value>) -> Result<Vec<Announcement>, M
         key: message.key,
         size: message.size,
         etag: message.etag,
+        version_id: message.version_id,
         event_time: message.event_time,
+        sequencer: message.sequencer,
     }])
 }
 
@@ -183,34 +196,6 @@ struct S3RecordHead {
     event_name: String,
 }
 
-#[derive(Deserialize)]
-struct S3Record {
-    #[serde(rename = "eventTime", default)]
-    event_time: Option<String>,
-    s3: S3Entity,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    #[serde(default)]
-    bucket: Option<S3Bucket>,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    key: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(rename = "eTag", default)]
-    etag: Option<String>,
-}
-
 fn parse_s3_event(object: Map<String, Value>) -> Result<Vec<Announcement>, MessageError> {
     let event: S3Event = serde_json::from_value(Value::Object(object)).map_err(MessageError::MalformedS3Event)?;
     let mut announcements = Vec::new();
@@ -220,17 +205,27 @@ fn parse_s3_event(object: Map<String, Value>) -> Result<Vec<Announcement>, Messa
         if !is_creation(&head.event_name) {
             continue;
         }
-        let record = S3Record::deserialize(&record).map_err(malformed)?;
-        let key = decode_s3_key(&record.s3.object.key)?;
+        let record = S3EventRecord::deserialize(&record).map_err(malformed)?;
+        let object = record.s3.object;
+        let encoded = object.key.ok_or_else(|| malformed(serde_json::Error::missing_field("key")))?;
+        let bucket = record.s3.bucket.name.ok_or_else(|| malformed(serde_json::Error::missing_field("name")))?;
+        let size = object
+            .size
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| malformed(serde_json::Error::custom("the object size is negative")))?;
+        let key = decode_s3_key(&encoded)?;
         if key.is_empty() {
             return Err(MessageError::EmptyKey);
         }
         announcements.push(Announcement {
-            bucket: record.s3.bucket.map(|bucket| bucket.name),
+            bucket: Some(bucket),
             key,
-            size: record.s3.object.size,
-            etag: record.s3.object.etag,
-            event_time: record.event_time,
+            size,
+            etag: object.e_tag,
+            version_id: object.version_id,
+            event_time: Some(record.event_time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            sequencer: object.sequencer,
         });
     }
     Ok(announcements)
@@ -282,7 +277,9 @@ mod tests {
             key: "Optimization_result.geojson".into(),
             size: Some(5843),
             etag: Some("0123456789abcdef0123456789abcdef".into()),
+            version_id: None,
             event_time: Some("2024-03-01T12:34:56.789Z".into()),
+            sequencer: None,
         }
     }
 
@@ -391,7 +388,9 @@ mod tests {
                 key: "Optimization_result.geojson".into(),
                 size: None,
                 etag: None,
-                event_time: None
+                version_id: None,
+                event_time: None,
+                sequencer: None,
             }]
         );
     }
@@ -431,9 +430,21 @@ mod tests {
                 key: "Optimization_result.geojson".into(),
                 size: Some(1024),
                 etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+                version_id: None,
                 event_time: Some("2024-03-01T12:34:56.789Z".into()),
+                sequencer: Some("0055AED6DCD90281E5".into()),
             }]
         );
+    }
+
+    #[test]
+    fn version_ids_and_sequencers_are_read_from_both_formats() {
+        let mut record = s3_record("ObjectCreated:Put", "k");
+        record["s3"]["object"]["versionId"] = json!("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
+        let parsed = parse(&s3_event(vec![record])).expect("S3 event should parse");
+        assert_eq!(parsed[0].version_id.as_deref(), Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"));
+        let ours = r#"{"key":"k","etag":"e","version_id":"v2","event_time":"2024-03-01T12:34:56.789Z"}"#;
+        assert_eq!(parse(ours).expect("ours")[0].version_id.as_deref(), Some("v2"));
     }
 
     #[test]

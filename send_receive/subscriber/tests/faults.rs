@@ -164,8 +164,8 @@ async fn thirty_files_from_0_bytes_to_20_mib_arrive_byte_equal_through_a_flaky_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_delete_message_is_lost_after_the_work_and_the_message_is_still_gone() {
-    let rules = r#"[{"service":"sqs","operation":"DeleteMessage","after":true,"count":1}]"#;
+async fn the_first_delete_message_batch_is_lost_after_the_work_and_the_message_is_still_gone() {
+    let rules = r#"[{"service":"sqs","operation":"DeleteMessageBatch","after":true,"count":1}]"#;
     let world = World::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await;
     let bytes = pattern(70_000, 3);
     world.upload("lost-delete/one.bin", &bytes).await;
@@ -173,9 +173,9 @@ async fn the_first_delete_message_is_lost_after_the_work_and_the_message_is_stil
     let (status, out, err) = finish(child, Duration::from_secs(120)).await;
     assert!(status.success(), "exit {status}\n{out}\n{err}");
     assert_eq!(world.downloaded("lost-delete/one.bin"), Some(bytes));
-    assert!(world.sandbox.chaos().rules().is_empty(), "the DeleteMessage answer was lost once");
+    assert!(world.sandbox.chaos().rules().is_empty(), "the DeleteMessageBatch answer was lost once");
 
-    // The retried DeleteMessage succeeded: nothing is waiting or in flight.
+    // The retried DeleteMessageBatch succeeded: nothing is waiting or in flight.
     let sqs = world.sqs();
     let url = sqs.get_queue_url().queue_name(SEED_QUEUE).send().await.expect("queue");
     let url = url.queue_url().expect("url");

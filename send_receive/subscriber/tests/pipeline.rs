@@ -686,3 +686,70 @@ async fn sigkilled_at_random_while_200_files_stream_it_loses_nothing_and_leaves_
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message deleted");
     assert_eq!(p.count(SEED_DLQ).await, (0, 0), "none failed");
 }
+
+/// Per file, the subscriber creates the file itself and one record beside it — nothing more:
+/// its journal is one file appended in place, the same inode from the first message to the last,
+/// and the record is rewritten in place when the program has run.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_file_costs_one_record_and_the_journal_stays_one_file() {
+    use std::os::unix::fs::MetadataExt as _;
+    let p = Pipeline::start().await;
+    let total = 40usize;
+    let mut args: Vec<String> =
+        ["--max-messages", &total.to_string(), "--concurrency", "8"].map(str::to_owned).to_vec();
+    args.extend(exec_sh("true"));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let journal = {
+        let downloads = p.downloads();
+        until(Duration::from_secs(30), "the subscriber listening", async || downloads.exists()).await;
+        downloads
+    };
+    // Watch the journal's inode while the files stream in.
+    let watcher = tokio::spawn(async move {
+        let mut inodes = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(entries) = std::fs::read_dir(&journal) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.starts_with(".sos-inflight.")
+                        && let Ok(meta) = entry.metadata()
+                    {
+                        inodes.insert(meta.ino());
+                    }
+                }
+            }
+            if inodes.len() > 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        inodes
+    });
+    for i in 0..total {
+        p.upload(SEED_BUCKET, &format!("inodes/{i:02}.txt"), &pattern(64 + i, 1)).await;
+    }
+    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
+    assert!(status.success(), "{out}\n{err}");
+    watcher.abort();
+    let inodes = watcher.await.unwrap_or_default();
+    assert!(inodes.len() <= 1, "the journal was replaced by another file: {inodes:?}");
+    let mut names: Vec<String> = std::fs::read_dir(p.downloads().join("inodes"))
+        .expect("downloads")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2 * total, "the files and one record each: {names:?}");
+    for i in 0..total {
+        assert!(names.contains(&format!("{i:02}.txt")) && names.contains(&format!(".{i:02}.txt.sos.json")));
+    }
+    let top: Vec<String> = std::fs::read_dir(p.downloads())
+        .expect("downloads")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top, ["inodes"], "no journal left after a clean exit");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message deleted, in batches");
+}
