@@ -164,3 +164,8 @@ fn boto3_mistakes_get_aws_codes_and_sqs_digests_match_moto() {
 fn boto3_meets_the_chaos_api_as_localstack_users_know_it() {
     run_python_against_sandbox("tests/interop/chaos_boto3.py", &[], &[]);
 }
+
+#[test]
+fn boto3_builds_the_pipelines_users_grow_and_gets_aws_outcomes() {
+    run_python_against_sandbox("tests/interop/messaging_boto3.py", &[], &[]);
+}

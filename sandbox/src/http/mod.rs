@@ -82,7 +82,7 @@ fn route(req: &Request<Incoming>) -> Route {
     match sigv4::service_of(req.headers(), req.uri().query().unwrap_or_default()).as_deref() {
         Some("sts") => Route::Query(Service::Sts),
         Some("sns") => Route::Query(Service::Sns),
-        // SQS's older query protocol: answered in its format, with a pointer to the JSON one.
+        // SQS's older query protocol (form-encoded `Action=…`, XML answers).
         Some("sqs") => Route::Query(Service::Sqs),
         _ => Route::S3,
     }
@@ -139,13 +139,14 @@ impl Router {
                     let base_url = format!("http://{}", host.unwrap_or("127.0.0.1"));
                     self.sqs.handle(operation, &body, &base_url).await
                 }
+                (Service::Sqs, None) => {
+                    let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+                    let base_url = format!("http://{}", host.unwrap_or("127.0.0.1"));
+                    sqs::handle_query(&self.sqs, &Form::new(query, &body), &base_url).await.map(String::into_bytes)
+                }
                 (Service::Sts, _) => self.sts.handle(&Form::new(query, &body), &caller).map(String::into_bytes),
                 (Service::Sns, _) => self.sns.handle(&Form::new(query, &body)).await.map(String::into_bytes),
-                _ => Err(AwsError::new(
-                    "InvalidAction",
-                    400,
-                    "The sandbox speaks SQS's JSON protocol (X-Amz-Target: AmazonSQS.*), which current SDKs use.",
-                )),
+                (Service::S3, _) => Err(AwsError::new("InvalidAction", 400, "S3 requests go through s3s.")),
             },
         };
         if let Err(err) = &answer {

@@ -753,3 +753,67 @@ async fn each_file_costs_one_record_and_the_journal_stays_one_file() {
     assert_eq!(top, ["inodes"], "no journal left after a clean exit");
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "every message deleted, in batches");
 }
+
+/// The book's filtered second application: its own queue, subscribed with a filter policy on the
+/// `key` message attribute that the notifier puts on every announcement, gets only the files
+/// under its prefix; the seeded queue still gets them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_application_with_a_filter_policy_gets_only_the_files_it_asked_for() {
+    let p = Pipeline::start().await;
+    let second = p.sqs.create_queue().queue_name("MissouriOnly").send().await.expect("queue");
+    let second = second.queue_url().expect("url").to_owned();
+    p.sns
+        .subscribe()
+        .topic_arn(format!("arn:aws:sns:us-east-1:000000000000:{}", sandbox::SEED_TOPIC))
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:MissouriOnly")
+        .attributes("FilterPolicy", r#"{"key":[{"prefix":"Missouri Open Loop sample output/"}]}"#)
+        .send()
+        .await
+        .expect("subscribe with a filter policy");
+    let keys = ["Missouri Open Loop sample output/new.csv", "Ohio/other.csv", "Missouri Open Loop sample output/b.csv"];
+    for (i, key) in keys.iter().enumerate() {
+        p.upload(SEED_BUCKET, key, &pattern(200 + i, 3)).await;
+    }
+    let child = p.subscriber_in("missouri", &["--queue-url", &second, "--idle-exit", "2"]);
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(
+        files_below(&p.work.path().join("missouri")),
+        ["Missouri Open Loop sample output/b.csv", "Missouri Open Loop sample output/new.csv"]
+    );
+    assert_eq!(p.count(SEED_QUEUE).await.0, 3, "the seeded queue, unfiltered, has every announcement");
+}
+
+/// The book's redrive: a file whose program failed five times sits in the dead-letter queue; once
+/// the program is fixed, a message move task brings the announcement back to the queue and the
+/// subscriber handles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_announcement_redriven_after_the_fix_is_handled() {
+    let p = Pipeline::start().await;
+    let mut args: Vec<String> = ["--retry-delay", "0"].map(str::to_owned).to_vec();
+    args.extend(exec_sh("exit 1"));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.upload(SEED_BUCKET, "redrive/needs-a-fix.txt", b"fixed later").await;
+    until(Duration::from_secs(60), "the message in the DLQ", async || p.count(SEED_DLQ).await.0 == 1).await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
+    finish(child, Duration::from_secs(30)).await;
+
+    let task = p
+        .sqs
+        .start_message_move_task()
+        .source_arn(format!("arn:aws:sqs:us-east-1:000000000000:{SEED_DLQ}"))
+        .send()
+        .await
+        .expect("redrive");
+    assert!(task.task_handle().is_some());
+    until(Duration::from_secs(30), "the announcement back in the queue", async || p.count(SEED_QUEUE).await.0 == 1).await;
+    let mut args: Vec<String> = ["--max-messages", "1"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(r#"echo "handled $SOS_KEY""#));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("[redrive/needs-a-fix.txt] handled redrive/needs-a-fix.txt"), "{out}");
+    assert_eq!((p.count(SEED_QUEUE).await, p.count(SEED_DLQ).await), ((0, 0), (0, 0)));
+}

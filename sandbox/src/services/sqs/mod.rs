@@ -1,5 +1,6 @@
 //! The sandbox's SQS: standard and FIFO queues over the AWS JSON 1.0 protocol (`X-Amz-Target:
-//! AmazonSQS.<Operation>`), which current SDKs and boto3 speak.
+//! AmazonSQS.<Operation>`), which current SDKs and boto3 speak, and over the older query protocol
+//! (`Action=…`, XML), which older SDKs speak.
 //!
 //! Semantics follow SQS's documentation: a received message stays in the queue, invisible for
 //! the visibility timeout, and comes back if it is not deleted in time; every receive counts; a
@@ -11,7 +12,8 @@
 //! retry loop.
 //!
 //! Layers, as s3s splits protocol from backend: `wire` decodes each operation's JSON, calls the
-//! engine and encodes its answer; `engine` holds the queues and messages; `redrive` the
+//! engine and encodes its answer; `query` reads the query protocol's forms into the same inputs
+//! and writes its XML; `engine` holds the queues and messages; `redrive` the
 //! dead-letter policies and move tasks; `attributes` the rules for what callers send; `errors`
 //! SQS's error codes; `developer` the look into a queue that tests use (`/_aws/sqs/messages`). Every change is written through the store's group commit (see
 //! `state::messaging`) before the caller is answered, so whatever SQS acknowledged survives a
@@ -21,6 +23,7 @@ mod attributes;
 mod developer;
 mod engine;
 mod errors;
+mod query;
 mod redrive;
 mod wire;
 
@@ -28,4 +31,5 @@ pub use attributes::{Attributes, MessageAttribute, md5_of_attributes};
 pub use developer::{MESSAGES_PATH, QUERY_NAMESPACE, ViewFormat, messages_view};
 pub use engine::{NewMessage, Peeked, ReceiveOptions, Sent, Sqs, Taken, arn_queue, queue_name, queue_url};
 pub use redrive::{MoveTask, TaskStatus};
+pub use query::handle_query;
 pub use wire::handle;
