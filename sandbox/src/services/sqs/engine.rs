@@ -121,6 +121,8 @@ pub(super) struct Queue {
     dedup: HashMap<String, Dedup>,
     attempts: HashMap<String, Attempt>,
     purged_at_ms: Option<u64>,
+    /// When the retention periods were last looked at (at most once a second).
+    expiry_checked_ms: u64,
 }
 
 impl Queue {
@@ -135,6 +137,7 @@ impl Queue {
             dedup: HashMap::new(),
             attempts: HashMap::new(),
             purged_at_ms: None,
+            expiry_checked_ms: 0,
         }
     }
 
@@ -208,7 +211,13 @@ impl Queue {
     }
 
     /// Messages whose retention period is over, removed; their deletes appended to `changes`.
+    /// Looks at most once a second: retention periods are whole seconds, and a receive must not
+    /// cost a pass over a deep queue.
     fn drop_expired(&mut self, now: u64, changes: &mut Vec<Change>) {
+        if now.saturating_sub(self.expiry_checked_ms) < 1000 {
+            return;
+        }
+        self.expiry_checked_ms = now;
         let retention = self.retention_ms();
         let expired: Vec<u64> =
             self.messages.iter().filter(|(_, m)| m.expired(retention, now)).map(|(position, _)| *position).collect();
@@ -738,6 +747,11 @@ impl Sqs {
         Ok((taken, next, self.submit(changes)))
     }
 
+    /// The queue's `ReceiveMessageWaitTimeSeconds`: how long a receive that names no wait waits.
+    pub fn default_wait(&self, name: &str) -> Result<u64> {
+        Ok(self.lock().queue(name)?.attribute("ReceiveMessageWaitTimeSeconds").unwrap_or(0))
+    }
+
     /// `ReceiveMessage`, long-polling up to `options.wait` for a message.
     pub async fn receive(&self, name: &str, options: &ReceiveOptions) -> Result<Vec<Taken>> {
         let deadline = tokio::time::Instant::now() + options.wait;
@@ -1056,13 +1070,15 @@ fn take_locked(
         }
         exists
     });
-    let max_receives = redrive.map(|r| r.max_receive_count);
+    let max_receives = redrive.map(|r| r.max_receive_count).filter(|_| dlq.is_some());
     let queue = state.queue_mut(name)?;
-    // Candidates in the order SQS hands them out: a standard queue's in arrival order; a FIFO
-    // queue's group by group (the group of the oldest message first), each group in order and
-    // stopping at its first message that is not visible (in flight or delayed): a group's next
-    // message is not handed out while an earlier one is in flight.
-    let order: Vec<u64> = if queue.fifo {
+    let mut taken = Vec::new();
+    let mut dead = Vec::new();
+    let past_limit = |message: &Message| max_receives.is_some_and(|max| message.state.receive_count >= max);
+    if queue.fifo {
+        // A FIFO queue's messages group by group (the group of the oldest message first), each
+        // group in order and stopping at its first message that is not visible (in flight or
+        // delayed): a group's next message is not handed out while an earlier one is in flight.
         let mut groups: Vec<(&str, Vec<u64>)> = Vec::new();
         let mut stalled: HashSet<&str> = HashSet::new();
         for (position, message) in &queue.messages {
@@ -1079,33 +1095,33 @@ fn take_locked(
                 None => groups.push((group, vec![*position])),
             }
         }
-        groups.into_iter().flat_map(|(_, positions)| positions).collect()
+        let order: Vec<u64> = groups.into_iter().flat_map(|(_, positions)| positions).collect();
+        for position in order {
+            if taken.len() >= options.max {
+                break;
+            }
+            let Some(message) = queue.messages.get_mut(&position) else { continue };
+            if past_limit(message) {
+                dead.push(position);
+            } else {
+                taken.push(receive_one(message, name, now, visibility_ms, changes));
+            }
+        }
     } else {
-        queue.messages.iter().filter(|(_, m)| m.state.visible_at_ms <= now).map(|(p, _)| *p).take(4096).collect()
-    };
-    let mut taken = Vec::new();
-    let mut dead = Vec::new();
-    for position in order {
-        if taken.len() >= options.max {
-            break;
+        // A standard queue's in arrival order, the visible ones.
+        for (position, message) in queue.messages.iter_mut() {
+            if taken.len() >= options.max {
+                break;
+            }
+            if message.state.visible_at_ms > now {
+                continue;
+            }
+            if past_limit(message) {
+                dead.push(*position);
+            } else {
+                taken.push(receive_one(message, name, now, visibility_ms, changes));
+            }
         }
-        let Some(message) = queue.messages.get_mut(&position) else { continue };
-        if let (Some(max), Some(_)) = (max_receives, &dlq)
-            && message.state.receive_count >= max
-        {
-            dead.push(position);
-            continue;
-        }
-        let handle = format!("{}#{}", message.id, uuid());
-        let state = &mut message.state;
-        state.receive_count += 1;
-        state.first_received_ms.get_or_insert(now);
-        state.visible_at_ms = now + visibility_ms;
-        state.receipt_handles.push(handle.clone());
-        let excess = state.receipt_handles.len().saturating_sub(KEPT_HANDLES);
-        state.receipt_handles.drain(..excess);
-        changes.push(Change::UpdateMessage { id: message.id.clone(), queue: name.to_owned(), state: state.clone() });
-        taken.push(Taken { message: message.clone(), handle });
     }
     if queue.fifo
         && let Some(attempt_id) = &options.attempt_id
@@ -1131,6 +1147,21 @@ fn take_locked(
         }
     }
     Ok((taken, next_visible))
+}
+
+/// `message` received now: its receive count, first receive, visibility and a new receipt
+/// handle; the store change appended to `changes`.
+fn receive_one(message: &mut Message, queue: &str, now: u64, visibility_ms: u64, changes: &mut Vec<Change>) -> Taken {
+    let handle = format!("{}#{}", message.id, uuid());
+    let state = &mut message.state;
+    state.receive_count += 1;
+    state.first_received_ms.get_or_insert(now);
+    state.visible_at_ms = now + visibility_ms;
+    state.receipt_handles.push(handle.clone());
+    let excess = state.receipt_handles.len().saturating_sub(KEPT_HANDLES);
+    state.receipt_handles.drain(..excess);
+    changes.push(Change::UpdateMessage { id: message.id.clone(), queue: queue.to_owned(), state: state.clone() });
+    Taken { message: message.clone(), handle }
 }
 
 /// A FIFO receive retried with the same attempt id: the same messages with the same receipt

@@ -30,6 +30,6 @@ mod wire;
 pub use attributes::{Attributes, MessageAttribute, md5_of_attributes};
 pub use developer::{MESSAGES_PATH, QUERY_NAMESPACE, ViewFormat, messages_view};
 pub use engine::{NewMessage, Peeked, ReceiveOptions, Sent, Sqs, Taken, arn_queue, queue_name, queue_url};
-pub use redrive::{MoveTask, TaskStatus};
 pub use query::handle_query;
+pub use redrive::{MoveTask, TaskStatus};
 pub use wire::handle;

@@ -22,8 +22,14 @@ use crate::services::query::Form;
 type Result<T> = std::result::Result<T, AwsError>;
 
 /// The parameters that are numbers in the JSON protocol.
-const INTEGERS: [&str; 6] =
-    ["DelaySeconds", "MaxNumberOfMessages", "WaitTimeSeconds", "VisibilityTimeout", "MaxResults", "MaxNumberOfMessagesPerSecond"];
+const INTEGERS: [&str; 6] = [
+    "DelaySeconds",
+    "MaxNumberOfMessages",
+    "WaitTimeSeconds",
+    "VisibilityTimeout",
+    "MaxResults",
+    "MaxNumberOfMessagesPerSecond",
+];
 
 /// Handles one query-protocol call; the answer is an XML document.
 pub async fn handle_query(sqs: &Sqs, form: &Form, base_url: &str) -> Result<String> {
@@ -69,7 +75,10 @@ fn json_input(params: &BTreeMap<String, String>) -> Value {
                 input.insert("Attributes".into(), pairs(&items, "Name", "Value"));
             }
             "Tag" => {
-                input.insert(if input.contains_key("QueueName") { "tags" } else { "Tags" }.into(), pairs(&items, "Key", "Value"));
+                input.insert(
+                    if input.contains_key("QueueName") { "tags" } else { "Tags" }.into(),
+                    pairs(&items, "Key", "Value"),
+                );
             }
             "AttributeName" | "MessageSystemAttributeName" | "MessageAttributeName" | "TagKey" => {
                 let key = match list {
@@ -84,7 +93,9 @@ fn json_input(params: &BTreeMap<String, String>) -> Value {
                 let key = if list == "MessageAttribute" { "MessageAttributes" } else { "MessageSystemAttributes" };
                 input.insert(key.into(), message_attributes(&items));
             }
-            "SendMessageBatchRequestEntry" | "DeleteMessageBatchRequestEntry" | "ChangeMessageVisibilityBatchRequestEntry" => {
+            "SendMessageBatchRequestEntry"
+            | "DeleteMessageBatchRequestEntry"
+            | "ChangeMessageVisibilityBatchRequestEntry" => {
                 input.insert("Entries".into(), Value::Array(items.iter().map(batch_entry).collect()));
             }
             _ => {}
@@ -111,9 +122,11 @@ fn message_attributes(items: &[BTreeMap<String, String>]) -> Value {
             .iter()
             .filter_map(|i| {
                 let mut value = Map::new();
-                for (field, json_field) in
-                    [("Value.DataType", "DataType"), ("Value.StringValue", "StringValue"), ("Value.BinaryValue", "BinaryValue")]
-                {
+                for (field, json_field) in [
+                    ("Value.DataType", "DataType"),
+                    ("Value.StringValue", "StringValue"),
+                    ("Value.BinaryValue", "BinaryValue"),
+                ] {
                     if let Some(v) = i.get(field) {
                         value.insert(json_field.into(), json!(v));
                     }
@@ -134,8 +147,17 @@ fn xml_answer(action: &str, output: &Value) -> Result<String> {
     let mut xml = Xml::default();
     xml.open_with_namespace(&format!("{action}Response"));
     let fields = output.as_object().cloned().unwrap_or_default();
-    if !fields.is_empty() || !matches!(action, "DeleteQueue" | "PurgeQueue" | "SetQueueAttributes" | "DeleteMessage"
-        | "ChangeMessageVisibility" | "TagQueue" | "UntagQueue")
+    if !fields.is_empty()
+        || !matches!(
+            action,
+            "DeleteQueue"
+                | "PurgeQueue"
+                | "SetQueueAttributes"
+                | "DeleteMessage"
+                | "ChangeMessageVisibility"
+                | "TagQueue"
+                | "UntagQueue"
+        )
     {
         xml.open(&format!("{action}Result"));
         for (name, value) in &fields {
@@ -171,7 +193,9 @@ fn result_field(xml: &mut Xml, action: &str, name: &str, value: &Value) {
             }
         }
         ("Failed", Value::Array(entries)) => entries.iter().for_each(|e| scalars(xml, "BatchResultErrorEntry", e)),
-        ("Results", Value::Array(entries)) => entries.iter().for_each(|e| scalars(xml, "ListMessageMoveTasksResultEntry", e)),
+        ("Results", Value::Array(entries)) => {
+            entries.iter().for_each(|e| scalars(xml, "ListMessageMoveTasksResultEntry", e))
+        }
         (name, value) => xml.leaf(name, &text(value)),
     }
 }
@@ -315,9 +339,19 @@ mod tests {
             ("Tag.1.Key", "team"),
             ("Tag.1.Value", "sos"),
         ]));
-        assert_eq!(create, json!({"QueueName": "q", "Attributes": {"VisibilityTimeout": "60"}, "tags": {"team": "sos"}}));
-        let receive = json_input(&params(&[("AttributeName.1", "All"), ("MessageAttributeName.1", "kind"), ("WaitTimeSeconds", "2")]));
-        assert_eq!(receive, json!({"AttributeNames": ["All"], "MessageAttributeNames": ["kind"], "WaitTimeSeconds": 2}));
+        assert_eq!(
+            create,
+            json!({"QueueName": "q", "Attributes": {"VisibilityTimeout": "60"}, "tags": {"team": "sos"}})
+        );
+        let receive = json_input(&params(&[
+            ("AttributeName.1", "All"),
+            ("MessageAttributeName.1", "kind"),
+            ("WaitTimeSeconds", "2"),
+        ]));
+        assert_eq!(
+            receive,
+            json!({"AttributeNames": ["All"], "MessageAttributeNames": ["kind"], "WaitTimeSeconds": 2})
+        );
     }
 
     #[test]
@@ -331,9 +365,16 @@ mod tests {
             &json!({"Successful": [{"Id": "a", "MessageId": "m"}], "Failed": [{"Id": "b", "SenderFault": true, "Code": "X", "Message": "y"}]}),
         )
         .expect("xml");
-        assert!(xml.contains("<SendMessageBatchResultEntry><Id>a</Id><MessageId>m</MessageId></SendMessageBatchResultEntry>"), "{xml}");
         assert!(
-            xml.contains("<BatchResultErrorEntry><Code>X</Code><Id>b</Id><Message>y</Message><SenderFault>true</SenderFault>"),
+            xml.contains(
+                "<SendMessageBatchResultEntry><Id>a</Id><MessageId>m</MessageId></SendMessageBatchResultEntry>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<BatchResultErrorEntry><Code>X</Code><Id>b</Id><Message>y</Message><SenderFault>true</SenderFault>"
+            ),
             "{xml}"
         );
         let empty = xml_answer("DeleteQueue", &json!({})).expect("xml");

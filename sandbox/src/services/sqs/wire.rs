@@ -517,11 +517,7 @@ async fn receive_message(sqs: &Sqs, input: ReceiveMessageInput) -> Result<Vec<u8
             return Err(invalid_value("WaitTimeSeconds", wait, "Must be >= 0 and <= 20, if provided."));
         }
         Some(wait) => u64::try_from(wait).unwrap_or(0),
-        None => sqs
-            .attributes(&name, &["ReceiveMessageWaitTimeSeconds".to_owned()])?
-            .get("ReceiveMessageWaitTimeSeconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+        None => sqs.default_wait(&name)?,
     };
     let visibility = match input.visibility_timeout {
         Some(v) if !(0..=43_200).contains(&v) => {
