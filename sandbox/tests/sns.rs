@@ -224,7 +224,9 @@ async fn every_filter_operator_lets_through_exactly_the_messages_it_matches() {
         .await;
         queues.push(url);
     }
-    let messages: [(&str, serde_json::Value, Vec<(&str, &str, &str)>); 4] = [
+    // Name, body (none: a plain-text message), message attributes (name, type, value).
+    type Published<'a> = (&'a str, serde_json::Value, Vec<(&'a str, &'a str, &'a str)>);
+    let messages: [Published<'_>; 4] = [
         (
             "m1",
             serde_json::json!({"kind":"geojson","key":"Missouri/a.geojson","size":5,"site":{"name":"Missouri"}}),

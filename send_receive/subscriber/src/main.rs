@@ -241,7 +241,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     finish(&ctx, deleter, outcome).await
 }
 
-/// 1a. The connection, and SQS and S3 clients (an MFA session's with `--mfa`).
+/// Step 1a: The connection, and SQS and S3 clients (an MFA session's with `--mfa`).
 async fn connect(opt: &Opt) -> anyhow::Result<(Connection, aws_sdk_sqs::Client, aws_sdk_s3::Client)> {
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
@@ -257,7 +257,7 @@ async fn connect(opt: &Opt) -> anyhow::Result<(Connection, aws_sdk_sqs::Client, 
     Ok((connection, sqs, s3))
 }
 
-/// 1b. The queue URL and where it came from (on a sandbox, its seeded queue by default).
+/// Step 1b: The queue URL and where it came from (on a sandbox, its seeded queue by default).
 fn choose_queue(opt: &Opt, connection: &Connection) -> anyhow::Result<(String, String)> {
     match queue_setting(opt.queue_url.as_deref()) {
         Some(found) => Ok(found),
@@ -270,13 +270,13 @@ fn choose_queue(opt: &Opt, connection: &Connection) -> anyhow::Result<(String, S
     }
 }
 
-/// 1c. The download directory, created and resolved.
+/// Step 1c: The download directory, created and resolved.
 async fn prepare_download_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
     tokio::fs::canonicalize(dir).await.with_context(|| format!("resolving {}", dir.display()))
 }
 
-/// 1d. After a crash (SIGKILL, power loss): give back at once the messages a stopped subscriber
+/// Step 1d: After a crash (SIGKILL, power loss): give back at once the messages a stopped subscriber
 /// held here, and remove its half-written temp files. Never a running one's.
 async fn recover_after_crash(sqs: &aws_sdk_sqs::Client, download_dir: &Path) -> anyhow::Result<()> {
     let recovered = Journal::recover(sqs, download_dir).await;
@@ -293,7 +293,7 @@ async fn recover_after_crash(sqs: &aws_sdk_sqs::Client, download_dir: &Path) -> 
     Ok(())
 }
 
-/// 1e. A queue that cannot be used ends the run here, with one line, rather than retrying forever.
+/// Step 1e: A queue that cannot be used ends the run here, with one line, rather than retrying forever.
 async fn check_queue(ctx: &Context, queue_origin: &str) -> anyhow::Result<()> {
     let checked = ctx
         .sqs
@@ -310,7 +310,7 @@ async fn check_queue(ctx: &Context, queue_origin: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 1f. Ctrl-C or SIGTERM stops the receiving; the work in hand finishes.
+/// Step 1f: Ctrl-C or SIGTERM stops the receiving; the work in hand finishes.
 fn stop_on_signal(ctx: &Context) {
     let stop = ctx.stop.clone();
     tokio::spawn(async move {
@@ -320,7 +320,7 @@ fn stop_on_signal(ctx: &Context) {
     });
 }
 
-/// 2–3. Receives as many messages as there are free slots and hands each to a task, until
+/// Step 2–3: Receives as many messages as there are free slots and hands each to a task, until
 /// stopped (a signal, --max-messages, --idle-exit, or a queue that can no longer be used).
 async fn receive_and_handle(ctx: &Arc<Context>, opt: &Opt, queue_origin: &str) -> anyhow::Result<()> {
     let mut stop = ctx.stop.subscribe();
@@ -388,7 +388,7 @@ async fn receive_and_handle(ctx: &Arc<Context>, opt: &Opt, queue_origin: &str) -
 }
 
 // ANCHOR: receive
-/// 2. Receive up to `max` messages (at most 10), waiting up to `wait` seconds (20, or less when
+/// Step 2: Receive up to `max` messages (at most 10), waiting up to `wait` seconds (20, or less when
 ///    --idle-exit ends sooner).
 async fn receive(
     ctx: &Context,
@@ -409,7 +409,7 @@ async fn receive(
 }
 // ANCHOR_END: receive
 
-/// 4. The end: the deleter's last batches go out, the journal goes, the summary line.
+/// Step 4: The end: the deleter's last batches go out, the journal goes, the summary line.
 async fn finish(
     ctx: &Context,
     deleter: tokio::task::JoinHandle<()>,
@@ -528,7 +528,7 @@ impl Failures {
     }
 }
 
-/// 3–4. One message: every file it announces onto disk, then to the batch deleter; on failure
+/// Step 3–4: One message: every file it announces onto disk, then to the batch deleter; on failure
 /// leave it (made visible again after --retry-delay) with one log line.
 async fn handle(ctx: &Context, message: Message) {
     let id = message.message_id().unwrap_or("?").to_owned();
@@ -562,7 +562,7 @@ async fn handle(ctx: &Context, message: Message) {
     // ANCHOR_END: delete
 }
 
-/// 4. Deletes the messages handed over, as many at a time as are waiting (up to ten, SQS's
+/// Step 4: Deletes the messages handed over, as many at a time as are waiting (up to ten, SQS's
 /// limit for `DeleteMessageBatch`), until the channel closes; each deleted message leaves the
 /// journal.
 async fn delete_in_batches(ctx: Arc<Context>, mut handled: mpsc::UnboundedReceiver<Handled>) {
@@ -650,7 +650,7 @@ async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handle: 
     }
 }
 
-/// 3. One announced upload: its bytes onto disk (unless they are there) and the application's
+/// Step 3: One announced upload: its bytes onto disk (unless they are there) and the application's
 /// program run on them once, one announcement of a file at a time.
 async fn handle_announcement(ctx: &Context, announced: &Announcement) -> anyhow::Result<()> {
     let bucket = announced.bucket.clone().unwrap_or_else(|| ctx.default_bucket.clone());
@@ -758,7 +758,7 @@ async fn download_and_handle(
     Ok(true)
 }
 
-/// 3b. With `--exec`, the application's program on the file; its failure fails the message.
+/// Step 3b: With `--exec`, the application's program on the file; its failure fails the message.
 async fn run_exec(ctx: &Context, bucket: &str, key: &str, path: &Path, record: &Record) -> anyhow::Result<()> {
     let Some(exec) = &ctx.exec else { return Ok(()) };
     let file = FileInfo { bucket, key, size: record.size, etag: &record.etag, path };

@@ -37,7 +37,7 @@ pub async fn handle_query(sqs: &Sqs, form: &Form, base_url: &str) -> Result<Stri
     if action.is_empty() {
         return Err(AwsError::new("MissingAction", 400, "Missing Action"));
     }
-    let params: BTreeMap<String, String> = form.decode(|m| invalid(m))?;
+    let params: BTreeMap<String, String> = form.decode(invalid)?;
     let input = json_input(&params);
     let body = serde_json::to_vec(&input).map_err(|err| AwsError::internal(err.to_string()))?;
     let output = super::wire::handle(sqs, &action, &body, base_url).await?;

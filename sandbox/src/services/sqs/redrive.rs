@@ -327,7 +327,7 @@ impl Sqs {
             resource_not_found("The resource that you specified for the SourceArn parameter doesn't exist.")
         })?;
         let mut tasks: Vec<MoveTask> = state.tasks.values().filter(|t| t.source == source).cloned().collect();
-        tasks.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.started_ms));
         tasks.truncate(usize::try_from(max).unwrap_or(1));
         Ok(tasks)
     }
