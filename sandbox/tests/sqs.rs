@@ -3,24 +3,9 @@
 
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
-use sandbox::{Sandbox, SandboxOptions};
-
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
+use testkit::{SandboxClients as _, TestSandbox};
 
 async fn queue(sqs: &Client, name: &str, attributes: &[(QueueAttributeName, &str)]) -> String {
     let mut create = sqs.create_queue().queue_name(name);
@@ -50,9 +35,8 @@ fn receive_count(message: &aws_sdk_sqs::types::Message) -> Option<&str> {
 
 #[tokio::test]
 async fn the_seeded_queue_exists_with_its_dead_letter_queue() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("seeded queue");
     let url = url.queue_url().expect("url");
     assert_eq!(url, format!("{}/000000000000/{}", sandbox.url(), sandbox::SEED_QUEUE));
@@ -64,9 +48,8 @@ async fn the_seeded_queue_exists_with_its_dead_letter_queue() {
 
 #[tokio::test]
 async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "long-poll", &[]).await;
 
     let waiting = tokio::spawn({
@@ -86,9 +69,8 @@ async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
 
 #[tokio::test]
 async fn an_undeleted_message_comes_back_after_its_visibility_timeout_with_a_higher_count() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "visibility", &[]).await;
     sqs.send_message().queue_url(&url).message_body("again").send().await.expect("send");
 
@@ -119,9 +101,8 @@ async fn an_undeleted_message_comes_back_after_its_visibility_timeout_with_a_hig
 
 #[tokio::test]
 async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let dlq = queue(&sqs, "poison-dlq", &[]).await;
     let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:poison-dlq","maxReceiveCount":"2"}"#;
     let url = queue(&sqs, "poison", &[(QueueAttributeName::RedrivePolicy, policy)]).await;
@@ -137,9 +118,8 @@ async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn batches_send_receive_and_delete_ten_at_a_time() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "batch", &[]).await;
     let entries: Vec<_> = (0..10)
         .map(|i| {
@@ -184,9 +164,8 @@ async fn batches_send_receive_and_delete_ten_at_a_time() {
 
 #[tokio::test]
 async fn a_missing_queue_is_queue_does_not_exist() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let err = sqs.get_queue_url().queue_name("nope").send().await.expect_err("no queue");
     assert!(err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()), "{err:?}");
     let url = format!("{}/000000000000/nope", sandbox.url());
@@ -196,9 +175,8 @@ async fn a_missing_queue_is_queue_does_not_exist() {
 
 #[tokio::test]
 async fn creating_an_existing_queue_with_other_attributes_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "settled", &[(QueueAttributeName::MessageRetentionPeriod, "1209600")]).await;
     // Same values (and a default given explicitly): the same queue.
     let again = sqs
@@ -236,9 +214,8 @@ where
 
 #[tokio::test]
 async fn a_queue_url_of_another_account_or_region_names_no_queue_and_leaves_the_real_one_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "mine", &[]).await;
     sqs.send_message().queue_url(&url).message_body("kept").send().await.expect("send");
     for other in [
@@ -256,9 +233,8 @@ async fn a_queue_url_of_another_account_or_region_names_no_queue_and_leaves_the_
 
 #[tokio::test]
 async fn messages_up_to_1_mib_are_taken_and_a_byte_more_is_refused_as_sqs_counts_size() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "big", &[]).await;
     let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
         .data_type("String")
@@ -304,9 +280,8 @@ async fn messages_up_to_1_mib_are_taken_and_a_byte_more_is_refused_as_sqs_counts
 
 #[tokio::test]
 async fn a_per_message_delay_overrides_the_queues() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "delays", &[(QueueAttributeName::DelaySeconds, "900")]).await;
     sqs.send_message().queue_url(&url).message_body("now").delay_seconds(0).send().await.expect("no delay");
     sqs.send_message().queue_url(&url).message_body("later").send().await.expect("the queue's delay");
@@ -322,9 +297,8 @@ async fn a_per_message_delay_overrides_the_queues() {
 
 #[tokio::test]
 async fn change_message_visibility_batch_changes_each_entry_and_reports_each_failure() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "vis-batch", &[]).await;
     sqs.send_message().queue_url(&url).message_body("one").send().await.expect("send");
     let got = receive(&sqs, &url, 0, 300).await;
@@ -354,9 +328,8 @@ async fn change_message_visibility_batch_changes_each_entry_and_reports_each_fai
 
 #[tokio::test]
 async fn queue_tags_are_kept_changed_and_removed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = sqs
         .create_queue()
         .queue_name("tagged")
@@ -385,9 +358,8 @@ async fn queue_tags_are_kept_changed_and_removed() {
 
 #[tokio::test]
 async fn list_queues_pages_by_max_results() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     for name in ["page-a", "page-b", "page-c"] {
         queue(&sqs, name, &[]).await;
     }
@@ -403,9 +375,8 @@ async fn list_queues_pages_by_max_results() {
 
 #[tokio::test]
 async fn purge_and_recreate_are_limited_to_once_a_minute_as_on_sqs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "purged", &[]).await;
     sqs.send_message().queue_url(&url).message_body("gone").send().await.expect("send");
     sqs.purge_queue().queue_url(&url).send().await.expect("first purge");
@@ -419,9 +390,8 @@ async fn purge_and_recreate_are_limited_to_once_a_minute_as_on_sqs() {
 
 #[tokio::test]
 async fn queue_attributes_are_checked_as_sqs_checks_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "attrs", &[]).await;
     let err = sqs
         .set_queue_attributes()
@@ -447,7 +417,7 @@ async fn queue_attributes_are_checked_as_sqs_checks_them() {
 }
 
 /// One plain HTTP/1.1 GET to the sandbox; `(status, content type, body)`.
-async fn http_get(sandbox: &Sandbox, path_and_query: &str, accept: &str) -> (u16, String, String) {
+async fn http_get(sandbox: &sandbox::Sandbox, path_and_query: &str, accept: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(sandbox.addr()).await.expect("connect");
     let request = format!(
@@ -469,9 +439,8 @@ async fn http_get(sandbox: &Sandbox, path_and_query: &str, accept: &str) -> (u16
 
 #[tokio::test]
 async fn the_developer_endpoint_lists_a_queues_messages_without_changing_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "peeked", &[]).await;
     for body in ["message-1", "message-2", "message-3"] {
         sqs.send_message().queue_url(&url).message_body(body).send().await.expect("send");
@@ -541,20 +510,13 @@ async fn the_developer_endpoint_lists_a_queues_messages_without_changing_them() 
 
 #[tokio::test]
 async fn an_sdk_pointed_at_the_developer_endpoint_receives_every_message_without_side_effects() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "sdk-peek", &[]).await;
     for body in ["a", "b"] {
         sqs.send_message().queue_url(&url).message_body(body).send().await.expect("send");
     }
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(sandbox::REGION))
-        .endpoint_url(format!("{}/_aws/sqs/messages", sandbox.url()))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    let peek = Client::from_conf(config);
+    let peek = format!("{}/_aws/sqs/messages", sandbox.url()).as_str().sqs();
     let out = peek.receive_message().queue_url(&url).max_number_of_messages(1).send().await.expect("peek");
     assert_eq!(out.messages().iter().filter_map(|m| m.body()).collect::<Vec<_>>(), ["a", "b"], "max is ignored");
     assert_eq!(receive(&sqs, &url, 0, 30).await.len(), 2, "nothing was taken");

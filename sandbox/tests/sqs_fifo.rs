@@ -6,25 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
-use sandbox::{Sandbox, SandboxOptions};
+use testkit::{SandboxClients as _, TestSandbox};
 
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
 
 async fn fifo_queue(sqs: &Client, name: &str, extra: &[(QueueAttributeName, &str)]) -> String {
     let mut create = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::FifoQueue, "true");
@@ -82,9 +68,8 @@ async fn delete(sqs: &Client, url: &str, message: &aws_sdk_sqs::types::Message) 
 
 #[tokio::test]
 async fn fifo_queues_need_the_suffix_and_the_attribute_together() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "orders.fifo", &[]).await;
     assert!(url.ends_with("/000000000000/orders.fifo"));
 
@@ -138,9 +123,8 @@ async fn fifo_queues_need_the_suffix_and_the_attribute_together() {
 
 #[tokio::test]
 async fn a_fifo_send_needs_a_group_and_a_deduplication_id_and_takes_no_delay_of_its_own() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "rules.fifo", &[]).await;
     let no_group =
         sqs.send_message().queue_url(&url).message_body("b").message_deduplication_id("d").send().await.expect_err("");
@@ -184,9 +168,8 @@ async fn a_fifo_send_needs_a_group_and_a_deduplication_id_and_takes_no_delay_of_
 
 #[tokio::test]
 async fn a_group_waits_while_one_of_its_messages_is_in_flight_and_others_go_on() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "groups.fifo", &[]).await;
     for (group, body) in [("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3"), ("b", "b2")] {
         send(&sqs, &url, group, body).await;
@@ -203,9 +186,8 @@ async fn a_group_waits_while_one_of_its_messages_is_in_flight_and_others_go_on()
 
 #[tokio::test]
 async fn a_message_made_visible_again_comes_back_before_the_rest_of_its_group() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "retry.fifo", &[]).await;
     for body in ["1", "2", "3"] {
         send(&sqs, &url, "g", body).await;
@@ -244,9 +226,8 @@ async fn a_message_made_visible_again_comes_back_before_the_rest_of_its_group() 
 
 #[tokio::test]
 async fn deduplication_ids_and_contents_are_remembered_per_queue_or_per_group() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "dedup.fifo", &[]).await;
     let first = send(&sqs, &url, "g", "same").await;
     let again = send(&sqs, &url, "g", "same").await;
@@ -290,9 +271,8 @@ async fn deduplication_ids_and_contents_are_remembered_per_queue_or_per_group() 
 
 #[tokio::test]
 async fn sequence_numbers_grow_and_come_back_with_the_group_and_deduplication_ids() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "seq.fifo", &[]).await;
     let a = send(&sqs, &url, "g", "a").await.sequence_number().expect("a sequence number").to_owned();
     let entries = ["b", "c"].map(|body| {
@@ -320,9 +300,8 @@ async fn sequence_numbers_grow_and_come_back_with_the_group_and_deduplication_id
 
 #[tokio::test]
 async fn a_retried_receive_with_the_same_attempt_id_gets_the_same_messages() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "attempt.fifo", &[]).await;
     for body in ["1", "2"] {
         send(&sqs, &url, "g", body).await;
@@ -345,9 +324,8 @@ async fn a_retried_receive_with_the_same_attempt_id_gets_the_same_messages() {
 
 #[tokio::test]
 async fn a_fifo_queue_takes_only_a_fifo_dead_letter_queue_and_keeps_the_group_there() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let standard_dlq = sqs.create_queue().queue_name("plain-dlq").send().await.expect("queue");
     let policy = |dlq: &str| {
         format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:{dlq}","maxReceiveCount":1}}"#)
@@ -387,9 +365,8 @@ async fn a_fifo_queue_takes_only_a_fifo_dead_letter_queue_and_keeps_the_group_th
 
 #[tokio::test]
 async fn a_fifo_receipt_handle_expires_with_its_visibility_timeout() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "expire.fifo", &[]).await;
     send(&sqs, &url, "g", "m").await;
     let got = sqs.receive_message().queue_url(&url).visibility_timeout(0).send().await.expect("receive");
@@ -412,9 +389,8 @@ async fn a_fifo_receipt_handle_expires_with_its_visibility_timeout() {
 async fn groups_stay_in_order_under_concurrent_producers_and_consumers() {
     const GROUPS: usize = 6;
     const PER_GROUP: usize = 25;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = fifo_queue(&sqs, "busy.fifo", &[]).await;
 
     let producers: Vec<_> = (0..GROUPS)

@@ -5,25 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::SandboxOptions;
+use testkit::{SandboxClients as _, TestSandbox};
 
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
 
 fn arn(name: &str) -> String {
     format!("arn:aws:sqs:us-east-1:000000000000:{name}")
@@ -98,9 +85,8 @@ fn sorted_bodies(messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
 
 #[tokio::test]
 async fn dead_letter_sources_are_listed_and_messages_say_where_they_came_from() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let (_, dlq_url) = dead_letters(&sqs, "src-a", "shared-dlq", &["x"]).await;
     queue(&sqs, "src-b", &[(QueueAttributeName::RedrivePolicy, &redrive_to("shared-dlq"))]).await;
     let sources = sqs.list_dead_letter_source_queues().queue_url(&dlq_url).send().await.expect("sources");
@@ -113,9 +99,8 @@ async fn dead_letter_sources_are_listed_and_messages_say_where_they_came_from() 
 
 #[tokio::test]
 async fn a_move_task_without_a_destination_takes_each_message_back_to_its_source() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let (url, dlq_url) = dead_letters(&sqs, "origin", "origin-dlq", &["m1", "m2", "m3"]).await;
     let started = sqs.start_message_move_task().source_arn(arn("origin-dlq")).send().await.expect("start");
     assert!(started.task_handle().is_some());
@@ -135,9 +120,8 @@ async fn a_move_task_without_a_destination_takes_each_message_back_to_its_source
 
 #[tokio::test]
 async fn a_move_task_to_a_given_destination_keeps_its_rate() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     dead_letters(&sqs, "rated", "rated-dlq", &["1", "2", "3", "4"]).await;
     let destination = queue(&sqs, "elsewhere", &[]).await;
     let started = Instant::now();
@@ -157,9 +141,8 @@ async fn a_move_task_to_a_given_destination_keeps_its_rate() {
 
 #[tokio::test]
 async fn move_tasks_are_refused_and_cancelled_as_sqs_does() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     queue(&sqs, "not-a-dlq", &[]).await;
     let err = sqs.start_message_move_task().source_arn(arn("not-a-dlq")).send().await.expect_err("not a DLQ");
     assert_eq!(err.message(), Some("Source queue must be configured as a Dead Letter Queue."));
@@ -200,9 +183,8 @@ async fn move_tasks_are_refused_and_cancelled_as_sqs_does() {
 
 #[tokio::test]
 async fn a_redrive_allow_policy_decides_who_may_use_a_dead_letter_queue() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     queue(&sqs, "closed-dlq", &[(QueueAttributeName::RedriveAllowPolicy, r#"{"redrivePermission":"denyAll"}"#)]).await;
     let err = sqs
         .create_queue()
@@ -240,8 +222,8 @@ async fn a_move_task_goes_on_after_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bodies: Vec<String> = (0..4).map(|i| format!("restart-{i}")).collect();
     {
-        let sandbox = start(&dir).await;
-        let sqs = client(&sandbox);
+        let sandbox = testkit::start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+        let sqs = sandbox.sqs();
         let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
         dead_letters(&sqs, "survivor", "survivor-dlq", &refs).await;
         queue(&sqs, "landing", &[]).await;
@@ -263,8 +245,8 @@ async fn a_move_task_goes_on_after_a_restart() {
         }
         sandbox.shutdown().await;
     }
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = testkit::start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+    let sqs = sandbox.sqs();
     let task = wait_for_status(&sqs, "survivor-dlq", "COMPLETED").await;
     assert_eq!(task.approximate_number_of_messages_moved(), 4);
     let landing =

@@ -1,8 +1,10 @@
-"""Interop test: boto3 builds the pipelines users grow from the seed's — ordered data per site, a
-queue per application that takes only the files it wants, a way back from the dead-letter queue —
-and gets the outcomes AWS documents.
+"""boto3 builds the pipelines users grow from the seed's, and gets the outcomes AWS documents.
 
-Usage: messaging_boto3.py SANDBOX_URL
+usage: messaging_boto3.py SANDBOX_URL
+
+Ordered data per site (FIFO queues), a queue per application that takes only the files it wants
+(SNS filter policies), a way back from the dead-letter queue (message move tasks), and the
+everyday calls around them.
 
 Each check runs against the sandbox (and must pass) and, for comparison, against moto's
 in-process mock (`moto.mock_aws`, pinned in requirements.txt); where moto's answer differs from
@@ -17,46 +19,39 @@ August 2025), and queue URLs of another account (AWS.SimpleQueueService.NonExist
 """
 
 import json
-import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 
-for _name in [name for name in os.environ if name.startswith("AWS_")]:
-    del os.environ[_name]
-_NO_FILE = os.path.join(tempfile.gettempdir(), f"sos-interop-no-such-file-{uuid.uuid4().hex}")
-os.environ["AWS_CONFIG_FILE"] = _NO_FILE
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-
+import checks  # clears the AWS_* environment: import it before boto3 makes a client
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
+from checks import ACCOUNT  # noqa: E402
 
-import checks  # noqa: E402
-
-if len(sys.argv) != 2:
-    print(__doc__.strip().splitlines()[4], file=sys.stderr)
-    sys.exit(2)
-URL = sys.argv[1].rstrip("/")
-CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"})
-ACCOUNT = "000000000000"
+(URL,) = checks.arguments(__doc__, 1)
+URL = URL.rstrip("/")
 
 
 class Target:
     """Clients for one service provider: the sandbox, or moto's mock."""
 
     def __init__(self, endpoint_url):
-        kwargs = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test", config=CONFIG)
         if endpoint_url:
-            kwargs["endpoint_url"] = endpoint_url
-        self.sqs = boto3.client("sqs", **kwargs)
-        self.sns = boto3.client("sns", **kwargs)
-        self.account = ACCOUNT if endpoint_url else "123456789012"
+            self.sqs, self.sns = (checks.client(s, endpoint_url, attempts=1) for s in ("sqs", "sns"))
+            self.account = ACCOUNT
+        else:
+            config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+            session = boto3.session.Session()
+            self.sqs, self.sns = (
+                session.client(s, region_name=checks.REGION, aws_access_key_id="test", aws_secret_access_key="test",
+                               config=config)
+                for s in ("sqs", "sns")
+            )
+            self.account = "123456789012"
 
     def queue(self, name, **attributes):
         return self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -207,7 +202,7 @@ def query_protocol(t):
         body = urllib.parse.urlencode({"Version": "2012-11-05", **params})
         request = AWSRequest(method="POST", url=URL + "/", data=body,
                              headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-        SigV4Auth(Credentials("test", "test"), "sqs", "us-east-1").add_auth(request)
+        SigV4Auth(Credentials(checks.ACCESS_KEY, checks.SECRET_KEY), "sqs", checks.REGION).add_auth(request)
         prepared = urllib.request.Request(URL + "/", data=body.encode(), headers=dict(request.headers), method="POST")
         try:
             with urllib.request.urlopen(prepared) as response:
