@@ -11,7 +11,6 @@ use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use testkit::{SandboxClients as _, TestSandbox};
 
-
 async fn fifo_queue(sqs: &Client, name: &str, extra: &[(QueueAttributeName, &str)]) -> String {
     let mut create = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::FifoQueue, "true");
     for (k, v) in extra {

@@ -11,7 +11,6 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use sandbox::SandboxOptions;
 use testkit::{SandboxClients as _, TestSandbox};
 
-
 fn arn(name: &str) -> String {
     format!("arn:aws:sqs:us-east-1:000000000000:{name}")
 }

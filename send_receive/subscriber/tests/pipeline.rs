@@ -746,8 +746,10 @@ async fn a_dead_lettered_announcement_redriven_after_the_fix_is_handled() {
         .await
         .expect("redrive");
     assert!(task.task_handle().is_some());
-    wait_until(Duration::from_secs(30), "the announcement back in the queue", async || p.count(SEED_QUEUE).await.0 == 1)
-        .await;
+    wait_until(Duration::from_secs(30), "the announcement back in the queue", async || {
+        p.count(SEED_QUEUE).await.0 == 1
+    })
+    .await;
     let mut args: Vec<String> = ["--max-messages", "1"].map(str::to_owned).to_vec();
     args.extend(exec_sh(r#"echo "handled $SOS_KEY""#));
     let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());

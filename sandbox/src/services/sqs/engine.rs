@@ -1283,6 +1283,50 @@ mod tests {
         assert!(!valid_queue_name(".fifo", true) && !valid_queue_name(&"a".repeat(81), false));
     }
 
+    fn message(id: &str, sent_ms: u64, enqueued_ms: Option<u64>) -> Message {
+        Message {
+            id: id.into(),
+            body: "b".into(),
+            attributes: Arc::default(),
+            sent_ms,
+            state: MessageState::default(),
+            meta: MessageMeta { enqueued_ms, ..MessageMeta::default() },
+        }
+    }
+
+    #[test]
+    fn messages_past_the_retention_period_are_dropped_and_their_rows_deleted() {
+        let record = QueueRecord {
+            attributes: BTreeMap::from([("MessageRetentionPeriod".to_owned(), "60".to_owned())]),
+            created_s: 0,
+            last_modified_s: 0,
+            tags: BTreeMap::new(),
+        };
+        let mut queue = Queue::new("q", record);
+        queue.push(1, message("old", 1_000, None));
+        queue.push(2, message("new", 30_000, None));
+        // A FIFO message moved to its dead-letter queue counts from the move.
+        queue.push(3, message("moved", 1_000, Some(40_000)));
+        let mut changes = Vec::new();
+        queue.drop_expired(60_999, &mut changes);
+        assert!(changes.is_empty(), "nothing is 60 s old yet");
+        queue.expiry_checked_ms = 0;
+        queue.drop_expired(61_000, &mut changes);
+        assert_eq!(queue.messages.values().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["new", "moved"]);
+        assert!(matches!(changes.as_slice(), [Change::DeleteMessage(id)] if id == "old"));
+        queue.drop_expired(90_000, &mut changes);
+        assert_eq!(queue.messages.values().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["moved"]);
+        queue.drop_expired(90_500, &mut changes);
+        queue.drop_expired(100_000, &mut changes);
+        assert!(queue.messages.is_empty());
+        // Expired at 100.1 s, but the last look was at 100 s: the next is at 101 s.
+        queue.push(4, message("soon", 40_100, None));
+        queue.drop_expired(100_500, &mut changes);
+        assert_eq!(queue.messages.len(), 1, "looked at once a second at most");
+        queue.drop_expired(101_000, &mut changes);
+        assert!(queue.messages.is_empty());
+    }
+
     #[test]
     fn sequence_numbers_grow_and_have_twenty_digits() {
         let mut state = Queues::default();
