@@ -35,6 +35,9 @@ struct Opt {
     /// Secret key.
     #[arg(long, default_value = "test")]
     secret_key: String,
+    /// Only this service's figures (`s3` or `sqs`), to profile one at a time.
+    #[arg(long, value_parser = ["s3", "sqs"])]
+    only: Option<String>,
 }
 
 #[tokio::main]
@@ -68,11 +71,28 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let queue = sqs.create_queue().queue_name(format!("bench-{run_id}")).send().await.context("creating the queue")?;
     let queue_url = queue.queue_url().context("no queue URL")?.to_owned();
     let body = vec![b'x'; opt.size];
+    let s3_figures =
+        if opt.only.as_deref() == Some("sqs") { None } else { Some(s3_rates(&opt, &s3, &bucket, &body).await?) };
+    let sqs_figures =
+        if opt.only.as_deref() == Some("s3") { None } else { Some(sqs_rates(&opt, &sqs, &queue_url).await?) };
+    // A service left out by `--only` prints `null`, never a zero that reads as a measured rate.
+    let figure = |rate: Option<f64>| rate.map_or_else(|| "null".to_owned(), |r| format!("{r:.0}"));
+    println!(
+        "{{\"s3_put\": {}, \"s3_get\": {}, \"sqs_send\": {}, \"sqs_receive_delete\": {}}}",
+        figure(s3_figures.map(|f| f.0)),
+        figure(s3_figures.map(|f| f.1)),
+        figure(sqs_figures.map(|f| f.0)),
+        figure(sqs_figures.map(|f| f.1)),
+    );
+    Ok(())
+}
 
+/// PUT then GET of `--ops` objects, `--concurrency` in flight: their rates.
+async fn s3_rates(opt: &Opt, s3: &aws_sdk_s3::Client, bucket: &str, body: &[u8]) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let puts = futures::stream::iter(0..opt.ops)
         .map(|i| {
-            let (s3, bucket, body) = (s3.clone(), bucket.clone(), body.clone());
+            let (s3, bucket, body) = (s3.clone(), bucket.to_owned(), body.to_vec());
             async move { s3.put_object().bucket(bucket).key(format!("o/{i}")).body(ByteStream::from(body)).send().await }
         })
         .buffer_unordered(opt.concurrency)
@@ -84,7 +104,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let started = Instant::now();
     let gets = futures::stream::iter(0..opt.ops)
         .map(|i| {
-            let (s3, bucket) = (s3.clone(), bucket.clone());
+            let (s3, bucket) = (s3.clone(), bucket.to_owned());
             async move {
                 let out = s3.get_object().bucket(bucket).key(format!("o/{i}")).send().await?;
                 let bytes = out.body.collect().await.map(|b| b.into_bytes().len()).unwrap_or(0);
@@ -97,11 +117,16 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let get_rate = rate(opt.ops, started);
     let got = gets.into_iter().collect::<Result<Vec<_>, _>>().context("a GET failed")?;
     anyhow::ensure!(got.iter().all(|n| *n == opt.size), "a GET returned the wrong size");
+    Ok((put_rate, get_rate))
+}
 
+/// `--ops` sends, `--concurrency` in flight, then receive (up to 10 a call) and delete one by
+/// one with `--concurrency` workers: their rates.
+async fn sqs_rates(opt: &Opt, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let sends = futures::stream::iter(0..opt.ops)
         .map(|i| {
-            let (sqs, url) = (sqs.clone(), queue_url.clone());
+            let (sqs, url) = (sqs.clone(), queue_url.to_owned());
             async move { sqs.send_message().queue_url(url).message_body(format!("message {i}")).send().await }
         })
         .buffer_unordered(opt.concurrency)
@@ -116,7 +141,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let finished = Arc::new(std::sync::Mutex::new(None));
     let workers = (0..opt.concurrency).map(|_| {
         let (sqs, url, done, total, finished) =
-            (sqs.clone(), queue_url.clone(), done.clone(), opt.ops, finished.clone());
+            (sqs.clone(), queue_url.to_owned(), done.clone(), opt.ops, finished.clone());
         tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < total {
                 let out = sqs
@@ -145,9 +170,5 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     }
     let elapsed = finished.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| started.elapsed());
     let receive_rate = opt.ops as f64 / elapsed.as_secs_f64();
-
-    println!(
-        "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"
-    );
-    Ok(())
+    Ok((send_rate, receive_rate))
 }
