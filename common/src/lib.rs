@@ -21,11 +21,14 @@ pub mod settings;
 pub mod target;
 pub mod transfer;
 
-pub use connect::{ConnectError, Connection, Target};
+pub use connect::{ConnectError, Connection};
+pub use conventions;
+pub use conventions::process::wait_for_signal;
+pub use conventions::sandbox_queue_url;
 pub use settings::{
     CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, DEFAULT_QUEUE, DEFAULT_TOPIC, MfaArgs, init_tracing, load_dotenv,
 };
-pub use target::TargetChoice;
+pub use target::{Target, TargetChoice};
 pub use transfer::{TransferOptions, download_to_file, upload_file};
 
 /// A sample file shipped in the repository's `data/` folder: `data/<name>` under the working
@@ -38,4 +41,45 @@ pub fn sample_data_path(name: &str) -> std::path::PathBuf {
     }
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).join("data").join(name)
+}
+
+/// An example's `main`, for an `Opt` with a `common: CommonArgs` field (flattened) and an
+/// `async fn run(opt: Opt) -> anyhow::Result<()>`: `common::example_main!(Opt, run);` is
+/// `fn main() -> ExitCode { common::main(run) }`, with `Opt`'s shared flags found in its `common`.
+#[macro_export]
+macro_rules! example_main {
+    ($opt:ty, $run:path) => {
+        impl AsRef<$crate::CommonArgs> for $opt {
+            fn as_ref(&self) -> &$crate::CommonArgs {
+                &self.common
+            }
+        }
+
+        fn main() -> std::process::ExitCode {
+            $crate::main($run)
+        }
+    };
+}
+
+/// What every example's `main` does around its `run`: reads `./.env` ([`load_dotenv`]), parses the
+/// command line into `O`, sets up logging from its `-v` ([`init_tracing`]), runs `run` on a tokio
+/// runtime, and turns the result into the exit code: success, or one `Error: …` line on stderr
+/// and failure ([`error::exit_code`]).
+pub fn main<O, F, Fut, E>(run: F) -> std::process::ExitCode
+where
+    O: clap::Parser + AsRef<CommonArgs>,
+    F: FnOnce(O) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: AsRef<dyn std::error::Error + Send + Sync + 'static>,
+{
+    load_dotenv();
+    let opt = O::parse();
+    init_tracing(opt.as_ref().verbose);
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => error::exit_code(runtime.block_on(run(opt))),
+        Err(err) => {
+            eprintln!("Error: cannot start the tokio runtime: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,18 +1,16 @@
 //! Settings every example shares: command-line flags, each with an environment variable, and a
 //! `.env` file in the working directory.
 
-use std::io::IsTerminal as _;
-
 use clap::Args;
 
 /// The bucket the SOS examples use unless told otherwise.
-pub const DEFAULT_BUCKET: &str = "snow-observing-systems";
+pub const DEFAULT_BUCKET: &str = conventions::BUCKET;
 /// The object the SOS examples read, download and upload unless told otherwise.
 pub const DEFAULT_KEY: &str = "Optimization_result.geojson";
 /// The SOS queue that announces new data (the sandbox seeds it).
-pub const DEFAULT_QUEUE: &str = "SnowObservingSystemsDataUpdates";
+pub const DEFAULT_QUEUE: &str = conventions::QUEUE;
 /// The SOS topic that the notifier publishes to and the queue subscribes to (the sandbox seeds it).
-pub const DEFAULT_TOPIC: &str = "SnowObservingSystemsDataAvailability";
+pub const DEFAULT_TOPIC: &str = conventions::TOPIC;
 /// The `.env` key of the seed's `send_receive` scripts for the bucket.
 pub const SEED_ENV_BUCKET: &str = "s3_bucket";
 /// The `.env` key of the seed's `send_receive` scripts for the queue URL.
@@ -158,23 +156,16 @@ pub(crate) fn non_empty_env(name: &str) -> Option<String> {
 /// Calling it again does nothing.
 pub fn init_tracing(verbose: u8) {
     quiet_broken_pipe();
-    use tracing_subscriber::EnvFilter;
     // s3s (inside the embedded sandbox) logs every S3 error response, such as NoSuchKey, at
     // error level; those are answers, not faults, so keep it quiet unless asked.
-    let default = match verbose {
+    conventions::process::init_tracing(match verbose {
         // The instance-metadata client warns on every machine that is not an EC2 instance; when
         // credentials are missing, the error line says so without it.
         0 => "warn,s3s=off,aws_config::imds=off,aws_config::meta::credentials::chain=error",
         1 => "info,s3s=warn",
         2 => "debug,hyper=info,h2=info,rustls=info",
         _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    });
 }
 
 /// Makes `println!` into a closed pipe (`cargo run -p mfa | head -3`) end the process with exit

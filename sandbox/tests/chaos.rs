@@ -186,7 +186,7 @@ async fn mistakes_get_one_line_naming_the_field() {
     let sandbox = TestSandbox::start().await;
     for (body, expected) in [
         (r#"[{"probability": 2}]"#, "rule 1: probability must be between 0 and 1, got 2\n"),
-        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`; a rule has "),
+        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`, expected one of "),
         (r#"[{"error": {"statusCode": "503"}}]"#, "rule 1: error.statusCode must be an HTTP error status"),
         (r#"[{"service": "ec2"}]"#, "rule 1: service must be one of s3, sqs, sns, sts, got \"ec2\"\n"),
         (r#"{"service": "s3"}"#, "the chaos rules must be a JSON array"),
@@ -198,7 +198,10 @@ async fn mistakes_get_one_line_naming_the_field() {
         assert_eq!(answer.lines().count(), 1, "{answer}");
     }
     let (status, answer) = admin(&sandbox, "POST", "/_sandbox/chaos/effects", r#"{"latency": "slow"}"#).await;
-    assert_eq!((status, answer.as_str()), (400, "latency must be a number of milliseconds, got a string\n"));
+    assert_eq!(
+        (status, answer.as_str()),
+        (400, "latency must be a whole number of milliseconds, got string \"slow\"\n")
+    );
     assert_eq!(admin(&sandbox, "PUT", "/_sandbox/chaos/faults", "").await.0, 405);
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/nothing", "").await.0, 404);
     assert!(sandbox.chaos().rules().is_empty(), "nothing was added");
@@ -296,19 +299,7 @@ async fn a_delete_message_retried_after_it_succeeded_succeeds() {
     post_faults(&sandbox, r#"[{"operation":"DeleteMessage","after":true,"count":1}]"#).await;
     sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("the retry succeeds");
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the delete was retried");
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| attrs.attributes().and_then(|a| a.get(&name)).cloned();
-    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).as_deref(), Some("0"));
-    assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).as_deref(),
-        Some("0")
-    );
+    assert_eq!(testkit::queue_counts(&sqs, url).await, (0, 0), "nothing waiting or in flight");
 }
 
 /// A CreateBucket whose answer was lost: in us-east-1, S3 answers the retry with success (the
