@@ -1,6 +1,6 @@
 //! # basic — the SOS S3 example in six steps
 //!
-//! The Rust port of the Snow Observing Systems `basic/s3_example.py`: connect to S3, list the
+//! The Rust port of the Snow Observing Systems basic S3 example: connect to S3, list the
 //! buckets, list the files of one bucket, read and parse a GeoJSON file, download it, and upload
 //! a file.
 //!

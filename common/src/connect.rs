@@ -450,7 +450,7 @@ fn sandbox_credentials() -> Credentials {
 }
 
 /// Replaces the credentials of `config` by AssumeRole-with-MFA for a role profile: the SDK for
-/// Rust cannot prompt for the code itself (awslabs/aws-sdk-rust#527).
+/// Rust cannot prompt for the code itself, as boto3 and the aws CLI do.
 async fn with_role_mfa_provider(
     config: SdkConfig,
     role: &crate::credentials::RoleProfile,

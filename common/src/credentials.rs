@@ -3,7 +3,7 @@
 //! `AssumeRole` with MFA for profiles of the form `role_arn` + `source_profile` + `mfa_serial`
 //! (which the AWS SDK for Rust does not prompt for, unlike boto3 and the aws CLI).
 //!
-//! The seed's helpers did the same in Python: read `mfa_serial` from `~/.aws/config`, prompt
+//! The original's helpers did the same in Python: read `mfa_serial` from `~/.aws/config`, prompt
 //! `Please enter your 6 digit MFA code:`, call STS `GetSessionToken`, and build clients from the
 //! three returned values.
 
@@ -20,7 +20,7 @@ use crate::error::{ErrorKind, kind_of};
 use crate::settings::MfaArgs;
 use crate::target::Target;
 
-/// The seed's prompt, word for word.
+/// The original's prompt, word for word.
 pub const MFA_PROMPT: &str = "Please enter your 6 digit MFA code:";
 pub use conventions::SANDBOX_MFA_SERIAL;
 /// A cached session is used only while more than this is left of it.
@@ -85,7 +85,7 @@ impl MfaCode {
     }
 }
 
-/// The MFA code: `--token-code` if given, else one line from standard input, after the seed's
+/// The MFA code: `--token-code` if given, else one line from standard input, after the original's
 /// prompt on stderr (on a terminal it is the question; otherwise it says what is being read).
 pub async fn read_mfa_code(token_code: Option<&str>) -> Result<MfaCode, CredentialsError> {
     if let Some(code) = token_code {

@@ -1,17 +1,21 @@
 //! Plumbing shared by the SOS examples, so that each example's `main.rs` can be about the lesson.
 //!
-//! An example parses its flags with [`CommonArgs`] flattened in (bucket, endpoint, profile,
-//! region, `--sandbox`, `-v`), after [`load_dotenv`] has read a `.env` file the way the seed's
-//! scripts did. [`Connection::open`] then decides where requests go — an endpoint the user
-//! named, the local sandbox (a running one, or one started inside the process when nothing is
-//! configured), or AWS — without any network call to AWS, and loads the SDK configuration for
-//! it; [`Connection::announcement`] is the line each example prints first. The [`transfer`]
-//! module holds the upload and download helpers, [`credentials`] the MFA and STS session
-//! machinery, (multipart, streaming, atomic rename), and
-//! [`error`] turns an SDK error chain into the one line a user should see.
+//! An example's `main` is [`main`] (through [`example_main!`]): it reads a `.env` file the way the
+//! original scripts did ([`load_dotenv`]), parses the flags with [`CommonArgs`] flattened in
+//! (bucket, endpoint, profile, region, `--sandbox`, `-v`), sets up logging, and turns the result
+//! of the example's `run` into one `Error: …` line ([`error`]) or success. [`Connection::open`]
+//! decides where requests go — an endpoint the user named, the local sandbox (a running one, or
+//! one started inside the process when nothing is configured), or AWS — without any network call
+//! to AWS ([`target`]), and loads the SDK configuration for it; [`Connection::announcement`] is
+//! the line each example prints first. [`transfer`] holds the upload and download helpers
+//! (streaming, multipart, atomic rename), [`credentials`] the MFA and STS session machinery, and
+//! [`error`] the one classifier of AWS error codes ([`error::ErrorKind`]) and the one-line
+//! description of an SDK error chain. The names the examples share with the sandbox are
+//! [`conventions`]'s.
 //!
 //! The embedded sandbox comes in through the default cargo feature `sandbox`; without it,
-//! `common` needs only the AWS SDK, and the sandbox choice means a sandbox already running.
+//! `common` needs only the AWS SDK (and `conventions`), and the sandbox choice means a sandbox
+//! already running.
 
 pub mod connect;
 pub mod credentials;

@@ -11,13 +11,13 @@ pub const DEFAULT_KEY: &str = "Optimization_result.geojson";
 pub const DEFAULT_QUEUE: &str = conventions::QUEUE;
 /// The SOS topic that the notifier publishes to and the queue subscribes to (the sandbox seeds it).
 pub const DEFAULT_TOPIC: &str = conventions::TOPIC;
-/// The `.env` key of the seed's `send_receive` scripts for the bucket.
-pub const SEED_ENV_BUCKET: &str = "s3_bucket";
-/// The `.env` key of the seed's `send_receive` scripts for the queue URL.
-pub const SEED_ENV_QUEUE_URL: &str = "sqs_url";
+/// The `.env` key of the original's `send_receive` scripts for the bucket.
+pub const DOTENV_BUCKET: &str = "s3_bucket";
+/// The `.env` key of the original's `send_receive` scripts for the queue URL.
+pub const DOTENV_QUEUE_URL: &str = "sqs_url";
 /// The `.env` key `setup` and the deploy template write the topic's ARN under (for reference: the
 /// examples do not need it; the deployed notifier gets it as `TOPIC_ARN`).
-pub const ENV_TOPIC_ARN: &str = "sns_topic_arn";
+pub const DOTENV_TOPIC_ARN: &str = "sns_topic_arn";
 
 /// Flags shared by every example; `#[command(flatten)]` them into the example's own.
 #[derive(Debug, Clone, Default, Args)]
@@ -83,10 +83,10 @@ impl MfaArgs {
 }
 
 impl CommonArgs {
-    /// The bucket: `--bucket`, else `SOS_BUCKET`, else the seed's `s3_bucket` (from the
+    /// The bucket: `--bucket`, else `SOS_BUCKET`, else the original's `s3_bucket` (from the
     /// environment or `.env`), else [`DEFAULT_BUCKET`].
     pub fn bucket(&self) -> String {
-        self.bucket.clone().or_else(|| non_empty_env(SEED_ENV_BUCKET)).unwrap_or_else(|| DEFAULT_BUCKET.to_owned())
+        self.bucket.clone().or_else(|| non_empty_env(DOTENV_BUCKET)).unwrap_or_else(|| DEFAULT_BUCKET.to_owned())
     }
 }
 

@@ -1,6 +1,6 @@
 //! # mfa — S3 and SQS with MFA session credentials
 //!
-//! The Rust port of the SOS notebook `mfa_nonmfa/s3_example_mfa.ipynb`. Accounts such as NASA
+//! The Rust port of the SOS notebook on S3 with MFA (mfa_nonmfa). Accounts such as NASA
 //! SMCE let a person's long-term keys do nothing but ask STS for a session, and only with a code
 //! from their MFA device. This example gets such a session, then runs the basic steps and reads
 //! the queue with it.
@@ -129,7 +129,7 @@ async fn authenticate_with_mfa(connection: &Connection, opt: &Opt) -> anyhow::Re
 /// Step 7: one message, waiting up to 5 s for it (long polling), from `--queue-url` or else the
 /// queue `--queue` names, whose URL `GetQueueUrl` gives.
 async fn receive_a_message(sqs: &aws_sdk_sqs::Client, opt: &Opt) -> anyhow::Result<()> {
-    let queue_url = match opt.queue_url.clone().or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok()) {
+    let queue_url = match opt.queue_url.clone().or_else(|| std::env::var(common::settings::DOTENV_QUEUE_URL).ok()) {
         Some(url) => url,
         None => match sqs.get_queue_url().queue_name(&opt.queue).send().await {
             Ok(found) => found.queue_url().context("GetQueueUrl returned no URL")?.to_owned(),
@@ -156,7 +156,7 @@ async fn receive_a_message(sqs: &aws_sdk_sqs::Client, opt: &Opt) -> anyhow::Resu
 }
 // ANCHOR_END: receive
 
-/// What steps 2 to 6 work on: the seed's file, uploaded under `uploads/mfa/`.
+/// What steps 2 to 6 work on: the original's file, uploaded under `uploads/mfa/`.
 fn files(opt: &Opt) -> Files {
     let upload = opt.upload.clone().unwrap_or_else(|| common::sample_data_path(common::DEFAULT_KEY));
     let name = upload.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! # nomfa — session credentials without MFA, for programs that run for days
 //!
-//! The Rust port of the SOS notebook `mfa_nonmfa/s3_example_nomfa.ipynb`. The SOS applications
+//! The Rust port of the SOS notebook on S3 without MFA (mfa_nonmfa). The SOS applications
 //! of NOS-T run continuously and cannot stop to ask a person for an MFA code, so they use an
 //! account the MFA requirement exempts and ask STS `GetSessionToken` for sessions with no MFA.
 //! Here a credentials provider does that whenever the SDK finds its session near expiry, so the

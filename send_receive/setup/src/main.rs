@@ -1,6 +1,6 @@
 //! # setup — make the pipeline's bucket, topic, queues and wiring, on any target
 //!
-//! In the seed the bucket, the SNS topic, the SQS queue, the subscription and the bucket's
+//! In the original the bucket, the SNS topic, the SQS queue, the subscription and the bucket's
 //! notification were made by hand in the AWS console. This example makes them with the SDK on
 //! whatever target `common` picks — the sandbox, LocalStack, moto, or AWS — and looks before it
 //! changes anything, so a second run changes nothing and says so. (`infra/template.yaml` deploys
@@ -13,7 +13,7 @@
 //! cargo run -p setup -- --bucket my-sos-data --lambda-arn arn:aws:lambda:us-east-1:123456789012:function:sos-notifier
 //! ```
 //!
-//! 1. Connect (with `--mfa`, through an MFA session as the seed did).
+//! 1. Connect (with `--mfa`, through an MFA session as the original did).
 //! 2. The bucket.
 //! 3. The dead-letter queue, then the queue with its redrive policy.
 //! 4. The topic.
@@ -70,7 +70,7 @@ struct Opt {
     env_file: Option<PathBuf>,
 
     /// Authenticate with an MFA session first (asks for the code, or reuses a cached session), for
-    /// accounts whose policies require MFA, as the seed's did.
+    /// accounts whose policies require MFA, as the original's did.
     #[arg(long)]
     mfa: bool,
 }
@@ -336,9 +336,9 @@ fn print_env_lines(
     env_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let mut lines: Vec<(&str, &str)> = vec![
-        (common::settings::SEED_ENV_BUCKET, bucket),
-        (common::settings::SEED_ENV_QUEUE_URL, queue_url),
-        (common::settings::ENV_TOPIC_ARN, topic_arn),
+        (common::settings::DOTENV_BUCKET, bucket),
+        (common::settings::DOTENV_QUEUE_URL, queue_url),
+        (common::settings::DOTENV_TOPIC_ARN, topic_arn),
     ];
     match connection.target() {
         Target::Endpoint { url, .. } => lines.push(("AWS_ENDPOINT_URL", url)),

@@ -1,6 +1,6 @@
 //! # subscriber — download every new file the queue announces
 //!
-//! The Rust port of the SOS `send_receive/subscriber.py`, built to run for days: it long-polls
+//! The Rust port of the SOS subscriber script (send_receive), built to run for days: it long-polls
 //! the SQS queue that S3 → Lambda → SNS fills, downloads each announced object into a directory,
 //! and deletes a message only once its file is safely on disk.
 //!
@@ -324,7 +324,7 @@ fn queue_setting(flag: Option<&str>) -> Option<(String, String)> {
         };
         return Some((url.to_owned(), origin));
     }
-    let seed = common::settings::SEED_ENV_QUEUE_URL;
+    let seed = common::settings::DOTENV_QUEUE_URL;
     from_env(seed).map(|url| (url, common::settings::describe_variable(seed)))
 }
 

@@ -1,12 +1,12 @@
 //! # uploader — put a data file in the bucket
 //!
-//! The Rust port of the SOS `send_receive/uploader.py`: a model run uploads its output, and the
+//! The Rust port of the SOS uploader script (send_receive): a model run uploads its output, and the
 //! bucket announces it (S3 → Lambda `notifier` → SNS → SQS) to every subscriber.
 //!
 //! ```text
 //! cargo run -p uploader                                  # Optimization_result.geojson
 //! cargo run -p uploader -- results/run-42.geojson --key runs/run-42.geojson
-//! cargo run -p uploader -- --mfa                         # with an MFA session, as the seed did
+//! cargo run -p uploader -- --mfa                         # with an MFA session, as the original did
 //! ```
 //!
 //! Large files go up as a parallel multipart upload with a progress bar on a terminal.
