@@ -61,6 +61,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         connection.sdk_config().clone()
     };
     let s3 = connection.s3_client_with(&config);
+    println!("S3 client ready (region {}).", config.region().map(ToString::to_string).unwrap_or_default());
 
     // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB
     //    (`common/src/transfer.rs`; in the book: "Streaming transfers").
