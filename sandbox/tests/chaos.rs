@@ -317,3 +317,56 @@ async fn a_create_bucket_retried_after_it_succeeded_succeeds_as_in_us_east_1() {
     let err = s3.create_bucket().bucket("made-once").create_bucket_configuration(elsewhere).send().await;
     assert_eq!(err.expect_err("owned already").code(), Some("BucketAlreadyOwnedByYou"));
 }
+
+/// The operation a rule names is the one s3s routes the request to: one rule per operation the
+/// examples call, each firing once on exactly its call (and on no other).
+#[tokio::test]
+async fn s3_rules_match_the_operation_s3s_routes_to() {
+    let sandbox = TestSandbox::start().await;
+    let s3 = s3(&sandbox, no_retries());
+    let operations = [
+        "ListBuckets",
+        "ListObjectsV2",
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "CopyObject",
+        "CreateMultipartUpload",
+        "DeleteObject",
+        "HeadBucket",
+        "GetBucketNotificationConfiguration",
+    ];
+    let rules: Vec<String> = operations
+        .iter()
+        .map(|op| format!(r#"{{"operation":"{op}","count":1,"error":{{"statusCode":503,"code":"SlowDown"}}}}"#))
+        .collect();
+    post_faults(&sandbox, &format!("[{}]", rules.join(","))).await;
+    let key = sandbox::SEED_OBJECTS[0].0;
+    let answers = [
+        status(s3.list_buckets().send().await),
+        status(s3.list_objects_v2().bucket(SEED_BUCKET).send().await),
+        status(s3.get_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.head_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.put_object().bucket(SEED_BUCKET).key("named/put").body(ByteStream::from_static(b"x")).send().await),
+        status(
+            s3.copy_object()
+                .bucket(SEED_BUCKET)
+                .key("named/copy")
+                .copy_source(format!("{SEED_BUCKET}/{key}"))
+                .send()
+                .await,
+        ),
+        status(s3.create_multipart_upload().bucket(SEED_BUCKET).key("named/multipart").send().await),
+        status(s3.delete_object().bucket(SEED_BUCKET).key("named/none").send().await),
+        status(s3.head_bucket().bucket(SEED_BUCKET).send().await),
+        status(s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await),
+    ];
+    let named: Vec<(&str, u16)> = operations.iter().copied().zip(answers).collect();
+    assert!(named.iter().all(|(_, status)| *status == 503), "each call met its own rule: {named:?}");
+    assert!(sandbox.chaos().rules().is_empty(), "every rule fired once");
+}
+
+/// The HTTP status of an S3 call's answer (200 when it succeeded).
+fn status<T, E>(answer: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>) -> u16 {
+    answer.err().and_then(|err| err.raw_response().map(|r| r.status().as_u16())).unwrap_or(200)
+}
