@@ -399,7 +399,7 @@ pub fn arn_queue(arn: &str) -> Option<&str> {
 
 /// The URL of queue `name` under `base_url`.
 pub fn queue_url(base_url: &str, name: &str) -> String {
-    format!("{}/{ACCOUNT_ID}/{name}", base_url.trim_end_matches('/'))
+    conventions::sandbox_queue_url(base_url, name)
 }
 
 fn valid_queue_name(name: &str, fifo: bool) -> bool {
