@@ -40,7 +40,8 @@ def arguments(doc, count):
 
 
 def client(service, url, key=ACCESS_KEY, secret=SECRET_KEY, token=None, attempts=None, path_style=False, **config):
-    """A boto3 client of the sandbox at `url`, in its own session. `attempts`: tries per call
+    """A boto3 client of the sandbox at `url` (None: AWS's own endpoint, which a script reaches
+    only inside moto's mock), in its own session. `attempts`: tries per call
     (boto3's default when None); `path_style`: S3 URLs as http://host/bucket/key (boto3 chooses
     when False); `config`: more `botocore.config.Config` settings."""
     if attempts is not None:

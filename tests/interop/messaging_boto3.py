@@ -27,8 +27,6 @@ import urllib.request
 import uuid
 
 import checks  # clears the AWS_* environment: import it before boto3 makes a client
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from checks import ACCOUNT  # noqa: E402
 
@@ -40,18 +38,9 @@ class Target:
     """Clients for one service provider: the sandbox, or moto's mock."""
 
     def __init__(self, endpoint_url):
-        if endpoint_url:
-            self.sqs, self.sns = (checks.client(s, endpoint_url, attempts=1) for s in ("sqs", "sns"))
-            self.account = ACCOUNT
-        else:
-            config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-            session = boto3.session.Session()
-            self.sqs, self.sns = (
-                session.client(s, region_name=checks.REGION, aws_access_key_id="test", aws_secret_access_key="test",
-                               config=config)
-                for s in ("sqs", "sns")
-            )
-            self.account = "123456789012"
+        # No endpoint: AWS's own, which moto's mock intercepts (its account is 123456789012).
+        self.sqs, self.sns = (checks.client(s, endpoint_url, attempts=1) for s in ("sqs", "sns"))
+        self.account = ACCOUNT if endpoint_url else "123456789012"
 
     def queue(self, name, **attributes):
         return self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
