@@ -323,6 +323,31 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_key_run_the_program_once_on_the_newer_and_the_older_gets_one_line() {
+    // The original's uploader always writes the same key. In an unversioned bucket the first
+    // upload's bytes are gone once the second lands: its announcement must not fetch the second's
+    // bytes in its place (If-Match on its ETag), and the program runs once, on the second's.
+    let p = Pipeline::start().await;
+    let (first, second) = (pattern(300, 1), pattern(500, 2));
+    p.upload(SEED_BUCKET, "replaced.geojson", &first).await;
+    p.upload(SEED_BUCKET, "replaced.geojson", &second).await;
+    wait_until(Duration::from_secs(20), "both announcements", async || p.count(SEED_QUEUE).await.0 == 2).await;
+    let mut args: Vec<String> = ["--max-messages", "2", "--concurrency", "2"].map(str::to_owned).to_vec();
+    args.extend(exec_sh(r#"echo "ran on $(wc -c < "$1") bytes, ETag $SOS_ETAG""#));
+    let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (status, out, err) = finish(child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{out}\n{err}");
+    let head = p.s3.head_object().bucket(SEED_BUCKET).key("replaced.geojson").send().await.expect("head");
+    let etag = head.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let runs: Vec<&str> = out.lines().filter(|l| l.contains("ran on")).collect();
+    assert_eq!(runs, [format!("[replaced.geojson] ran on 500 bytes, ETag {etag}")], "{out}");
+    let replaced = format!("replaced.geojson: {}", subscriber::fetch::SUPERSEDED);
+    assert_eq!(out.lines().filter(|l| *l == replaced).count(), 1, "{out}");
+    assert_eq!(std::fs::read(p.downloads().join("replaced.geojson")).expect("file"), second);
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "both messages were deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_that_does_not_exist_ends_the_run_with_one_line() {
     let p = Pipeline::start().await;
     let url = format!("{}/000000000000/NoSuchQueue", p.sandbox.url());
