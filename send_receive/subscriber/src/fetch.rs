@@ -124,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_ignores_if_match_and_sends_the_newer_object_is_caught_by_its_etag() {
-        // A server without conditional GETs (this sandbox's S3 store before it has them) answers a
+        // A server without conditional GETs (s3s-fs's GetObject, for one) answers a
         // GET with If-Match as a plain GET.
         let newer = mock!(Client::get_object).then_output(|| object(b"later", "\"e2\""));
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&newer]);
