@@ -1,4 +1,4 @@
-"""boto3 builds the pipelines users grow from the seed's, and gets the outcomes AWS documents.
+"""boto3 builds the pipelines users grow from the original's, and gets the outcomes AWS documents.
 
 usage: messaging_boto3.py SANDBOX_URL
 
