@@ -104,19 +104,6 @@ pub enum TransferError {
         /// Bytes received.
         got: u64,
     },
-    /// The object is no longer the one an `If-Match` download asked for: a server that does not
-    /// check `If-Match` itself answered with a newer upload.
-    #[error("s3://{bucket}/{key} was replaced: its ETag is {got}, not {expected}")]
-    Replaced {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-        /// The ETag asked for.
-        expected: String,
-        /// The ETag of the object the server sent.
-        got: String,
-    },
 }
 
 impl TransferError {
@@ -144,12 +131,6 @@ impl TransferError {
             Self::S3 { source, .. } => source.code(),
             _ => None,
         }
-    }
-
-    /// Whether the bytes asked for with `If-Match` are gone, replaced by a newer upload: S3's
-    /// `PreconditionFailed`, or [`TransferError::Replaced`].
-    pub fn is_replaced(&self) -> bool {
-        matches!(self, Self::Replaced { .. }) || self.code() == Some("PreconditionFailed")
     }
 }
 
@@ -400,16 +381,6 @@ pub async fn download_pinned_to_file(
         .send()
         .await
         .map_err(TransferError::s3("GetObject", bucket, key))?;
-    if let (Some(expected), Some(got)) = (pinned.if_match, output.e_tag.as_deref())
-        && expected.trim_matches('"') != got.trim_matches('"')
-    {
-        return Err(TransferError::Replaced {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            expected: expected.to_owned(),
-            got: got.to_owned(),
-        });
-    }
     let progress = progress_bar(options, output.content_length.unwrap_or(0).try_into().unwrap_or(0), key);
 
     let dir = match path.parent() {

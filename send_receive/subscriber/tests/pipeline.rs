@@ -323,10 +323,12 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_uploads_of_one_key_run_the_program_once_on_the_newer_and_the_older_gets_one_line() {
+#[ignore = "needs an S3 store that honours If-Match on GetObject (s3s-fs answers it as a plain GET)"]
+async fn two_uploads_of_one_key_run_the_program_once_on_the_newer_and_the_older_gets_one_line_once_s3_honours_if_match()
+{
     // The original's uploader always writes the same key. In an unversioned bucket the first
     // upload's bytes are gone once the second lands: its announcement must not fetch the second's
-    // bytes in its place (If-Match on its ETag), and the program runs once, on the second's.
+    // bytes in its place (If-Match on its ETag, S3's 412), and the program runs once, on the second's.
     let p = Pipeline::start().await;
     let (first, second) = (pattern(300, 1), pattern(500, 2));
     p.upload(SEED_BUCKET, "replaced.geojson", &first).await;
