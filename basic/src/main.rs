@@ -36,9 +36,6 @@ use common::{CommonArgs, Connection, TransferOptions};
 #[derive(Debug, Parser)]
 #[command(version, after_help = "With no AWS configuration, the example uses the local sandbox.")]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
     /// List only the files whose keys start with this prefix.
     #[arg(long, env = "SOS_PREFIX")]
     prefix: Option<String>,
@@ -59,6 +56,9 @@ struct Opt {
     /// Key to upload the file as [default: uploads/<file name>].
     #[arg(long, value_name = "KEY")]
     upload_key: Option<String>,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 // ANCHOR_END: opt
 
@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
     common::load_dotenv();
     let opt = Opt::parse();
     common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
+    common::error::exit_code(common::transfer::until_interrupted(run(opt)).await)
 }
 // ANCHOR_END: main
 
@@ -178,6 +178,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         None => format!("uploads/{}", file_name_of(&upload.to_string_lossy())?),
     };
     println!("\n6. Upload {}", upload.display());
+    if !upload.exists() {
+        bail!("{} does not exist; pass --upload with a file to upload", upload.display());
+    }
     if !upload.is_file() {
         bail!("{} is not a file; pass --upload with a file to upload", upload.display());
     }

@@ -38,12 +38,6 @@ use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa: MfaArgs,
-
     /// The file to read (step 4) and download (step 5).
     #[arg(long, env = "SOS_KEY", default_value = common::DEFAULT_KEY)]
     key: String,
@@ -60,6 +54,12 @@ struct Opt {
     /// [default: ./<file name of --key>].
     #[arg(long, value_name = "PATH")]
     download_to: Option<PathBuf>,
+
+    #[command(flatten)]
+    mfa: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[tokio::main]
@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
     common::load_dotenv();
     let opt = Opt::parse();
     common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
+    common::error::exit_code(common::transfer::until_interrupted(run(opt)).await)
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {

@@ -26,12 +26,6 @@ use common::{CommonArgs, Connection, MfaArgs, TransferOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa_args: MfaArgs,
-
     /// The file to upload [default: Optimization_result.geojson here, else the repository's sample].
     file: Option<PathBuf>,
 
@@ -42,6 +36,12 @@ struct Opt {
     /// Authenticate with an MFA session first (asks for the code, or reuses a cached session).
     #[arg(long)]
     mfa: bool,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[tokio::main]
@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
     common::load_dotenv();
     let opt = Opt::parse();
     common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
+    common::error::exit_code(common::transfer::until_interrupted(run(opt)).await)
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
@@ -61,6 +61,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             if here.exists() { here } else { common::sample_data_path(common::DEFAULT_KEY) }
         }
     };
+    if !file.exists() {
+        bail!("{} does not exist; pass the file to upload", file.display());
+    }
     if !file.is_file() {
         bail!("{} is not a file; pass the file to upload", file.display());
     }
