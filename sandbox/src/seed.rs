@@ -153,7 +153,9 @@ pub(crate) fn reset(data_dir: &Path) -> Result<(), Error> {
     for entry in entries {
         let entry = entry.map_err(Error::io("reading", data_dir))?;
         let path = entry.path();
-        if entry.file_name() == crate::LOCK_FILE {
+        // The lock is held by this process; the keys of a sandbox beyond loopback are who may
+        // call it, not data, and users have pasted them.
+        if entry.file_name() == crate::LOCK_FILE || entry.file_name() == crate::keys::KEYS_FILE {
             continue;
         }
         let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
