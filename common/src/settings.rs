@@ -139,7 +139,7 @@ pub fn load_dotenv() -> Option<std::path::PathBuf> {
         Ok(iter) => iter.filter_map(Result::ok).map(|(k, _)| k).filter(|k| std::env::var_os(k).is_none()).collect(),
         Err(err) if err.not_found() => return None,
         Err(err) => {
-            eprintln!("warning: ignoring {}: {err}", path.display());
+            eprintln!("warning: ignoring {}: {}", path.display(), dotenv_problem(&err));
             return None;
         }
     };
@@ -149,9 +149,21 @@ pub fn load_dotenv() -> Option<std::path::PathBuf> {
             Some(path)
         }
         Err(err) => {
-            eprintln!("warning: ignoring {}: {err}", path.display());
+            eprintln!("warning: ignoring {}: {}", path.display(), dotenv_problem(&err));
             None
         }
+    }
+}
+
+/// What is wrong with a `.env` file, in one line: dotenvy's parse error quotes the rest of the
+/// file from the bad line on, newlines included.
+fn dotenv_problem(err: &dotenvy::Error) -> String {
+    match err {
+        dotenvy::Error::LineParse(rest, _) => {
+            let line = rest.lines().next().unwrap_or_default();
+            format!("cannot parse the line `{line}`; fix or delete it")
+        }
+        other => other.to_string().lines().collect::<Vec<_>>().join(" "),
     }
 }
 
