@@ -272,6 +272,8 @@ impl Sandbox {
             .map_err(|err| Error::Store { path: data_dir.clone(), message: format!("{err:?}") })?;
         if options.seed {
             seed::seed_objects(&data_dir, &fs).await?;
+        } else {
+            seed::keep_unseeded(&data_dir, &store)?;
         }
 
         let identities = Arc::new(

@@ -50,8 +50,9 @@ struct Opt {
     #[arg(long)]
     reset: bool,
 
-    /// Start empty: do not create the sample bucket, objects, topic and queues (the seed is
-    /// applied once per data directory; a directory that holds data keeps it).
+    /// Start empty: do not create the sample bucket, objects, topic and queues. The seed is
+    /// applied once per data directory: one that holds data keeps it, and one started empty stays
+    /// so (--reset --no-seed empties a used one; --reset alone seeds it again).
     #[arg(long)]
     no_seed: bool,
 
@@ -174,14 +175,14 @@ async fn main() -> ExitCode {
     }
     println!("SOS sandbox serving {} (data in {})", sandbox.url(), sandbox.data_dir().display());
     println!("To point the aws CLI, boto3 or an SDK at it, paste:");
-    println!("  export AWS_ENDPOINT_URL={}", sandbox.url());
+    println!("  export AWS_ENDPOINT_URL={}", paste_url(sandbox.addr()));
     println!(
         "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
         keys.user.access_key_id, keys.user.secret_access_key
     );
     println!("  export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}");
     if beyond_loopback {
-        println!("From other machines, use this machine's address in AWS_ENDPOINT_URL. Ctrl-C stops it.");
+        println!("From other machines, put this machine's address in AWS_ENDPOINT_URL. Ctrl-C stops it.");
     } else {
         println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
     }
@@ -208,6 +209,17 @@ async fn main() -> ExitCode {
     println!("Stopping.");
     sandbox.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The URL to paste on this machine: the address listened on, or loopback for an unspecified one
+/// (0.0.0.0 listens on every interface, but is no address to connect to).
+fn paste_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// `sandbox keys`: the data directory's own keys, as lines to paste.

@@ -147,6 +147,21 @@ pub(crate) fn seed_messaging(
     Ok(())
 }
 
+/// Records that `data_dir` was started empty (`--no-seed`), so that a later start with the seed on
+/// does not pour the sample data into what was built there since (a bucket, a queue of the same
+/// name with other attributes); `reset` seeds it again.
+pub(crate) fn keep_unseeded(data_dir: &Path, store: &Store) -> Result<(), Error> {
+    let marker = data_dir.join(SEEDED_MARKER);
+    if !marker.exists() {
+        write_atomically(&marker, b"started empty\n")?;
+    }
+    let state_error = |source| Error::State { path: data_dir.to_path_buf(), source };
+    if store.meta(MESSAGING_SEEDED).map_err(state_error)?.is_none() {
+        store.set_meta(MESSAGING_SEEDED, "started empty").map_err(state_error)?;
+    }
+    Ok(())
+}
+
 /// Deletes every bucket, object and record in `data_dir`, keeping the lock file of this process.
 pub(crate) fn reset(data_dir: &Path) -> Result<(), Error> {
     let entries = std::fs::read_dir(data_dir).map_err(Error::io("reading", data_dir))?;

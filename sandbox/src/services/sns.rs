@@ -362,8 +362,12 @@ impl Sns {
             json!(format!("{}/?Action=Unsubscribe&SubscriptionArn={}", self.base_url, subscription.arn)),
         );
         if !attributes.is_empty() {
+            // By name: SDKs send a message's attributes in no particular order (a hash map's), and
+            // serde_json keeps the order of insertion.
+            let mut sorted: Vec<&PublishAttribute> = attributes.iter().collect();
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
             let attrs: Map<String, Value> =
-                attributes.iter().map(|a| (a.name.clone(), json!({ "Type": a.data_type, "Value": a.value }))).collect();
+                sorted.iter().map(|a| (a.name.clone(), json!({ "Type": a.data_type, "Value": a.value }))).collect();
             envelope.insert("MessageAttributes".into(), Value::Object(attrs));
         }
         Value::Object(envelope).to_string()

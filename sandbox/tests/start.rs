@@ -1,7 +1,8 @@
-//! A sandbox reachable from the network is not open to everyone: bound beyond loopback it refuses
-//! the well-known keys and accepts its own (made once, kept 0600 in the data directory), and its
-//! own paths answer this machine only. On loopback nothing changes. And a port already taken
-//! stops the start before the data directory is seeded.
+//! How a sandbox starts on a used machine. Reachable from the network, it is not open to everyone:
+//! bound beyond loopback it refuses the well-known keys and accepts its own (made once, kept 0600
+//! in the data directory), and its own paths answer this machine only; on loopback nothing
+//! changes. A port already taken stops the start before the data directory is seeded, and a data
+//! directory started empty is not seeded by a later start.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -230,4 +231,39 @@ async fn the_standalone_sandbox_beyond_loopback_says_so_and_pastes_its_own_keys(
         .expect("sandbox keys");
     assert!(printed.status.success());
     assert!(String::from_utf8_lossy(&printed.stdout).contains(paste.trim_start()), "the same keys");
+}
+
+#[tokio::test]
+async fn a_data_directory_started_empty_is_not_seeded_by_a_later_start() {
+    let data = tempfile::tempdir().expect("data");
+    let empty = Sandbox::start(SandboxOptions { seed: false, ..SandboxOptions::ephemeral(data.path()) })
+        .await
+        .expect("empty sandbox");
+    // What setup makes there: the seed's queue name, with other attributes than the seed's.
+    let sqs = aws_sdk_sqs::Client::new(&config(empty.url(), &well_known().user));
+    sqs.create_queue()
+        .queue_name(sandbox::SEED_QUEUE)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "45")
+        .send()
+        .await
+        .expect("queue");
+    drop(empty);
+
+    let again = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("starts, the seed on");
+    let buckets = s3(again.url(), &well_known().user).list_buckets().send().await.expect("list");
+    assert!(buckets.buckets().is_empty(), "nothing seeded: {:?}", buckets.buckets());
+    let sqs = aws_sdk_sqs::Client::new(&config(again.url(), &well_known().user));
+    let queue = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("the user's queue");
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue.queue_url().expect("url"))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .expect("attributes");
+    assert_eq!(
+        attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)),
+        Some(&"45".to_owned()),
+        "kept as the user made it"
+    );
 }
