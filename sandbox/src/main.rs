@@ -163,6 +163,17 @@ async fn main() -> ExitCode {
         }
     };
 
+    print_banner(&sandbox, &device, opt.require_mfa);
+
+    wait_for_signal().await;
+    println!("Stopping.");
+    sandbox.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// What the standalone sandbox prints at start: where it serves, the lines to paste, the MFA
+/// device, the role and the application key, and what is special about this start.
+fn print_banner(sandbox: &Sandbox, device: &MfaDevice, require_mfa: bool) {
     let keys = sandbox.keys();
     let beyond_loopback = sandbox::keys::listens_beyond_loopback(sandbox.addr().ip());
     if beyond_loopback {
@@ -201,14 +212,9 @@ async fn main() -> ExitCode {
             sandbox::chaos::FAULTS_PATH
         );
     }
-    if opt.require_mfa {
+    if require_mfa {
         println!("MFA required: the key `{}` may call only STS until it has an MFA session.", keys.user.access_key_id);
     }
-
-    wait_for_signal().await;
-    println!("Stopping.");
-    sandbox.shutdown().await;
-    ExitCode::SUCCESS
 }
 
 /// The URL to paste on this machine: the address listened on, or loopback for an unspecified one
