@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use testkit::workspace_binary;
+
 /// The flags of `common::CommonArgs`, in their order, then `-h` and `-V`.
 const COMMON: &[&str] =
     &["--bucket", "--endpoint-url", "--profile", "--region", "--sandbox", "--verbose", "--help", "--version"];
@@ -142,17 +144,4 @@ fn notifier_help_needs_no_topic_arn() {
         [("Options".to_owned(), vec!["--topic-arn".to_owned(), "--help".to_owned(), "--version".to_owned()])],
         "{help}"
     );
-}
-
-/// A binary of another package of the workspace, built beside this test's own (`cargo test
-/// --workspace`, the README's test command, builds every package's binaries before any test).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_basic")).parent().expect("target dir").to_path_buf();
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
-        path.display()
-    );
-    path
 }

@@ -21,7 +21,7 @@ async fn on_every_interface(data_dir: &Path) -> Sandbox {
         addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         ..SandboxOptions::ephemeral(data_dir)
     };
-    Sandbox::start(options).await.expect("sandbox")
+    testkit::start_sandbox(options).await
 }
 
 /// The URL through which this machine reaches `sandbox`: 127.0.0.1 and its port.
@@ -30,17 +30,11 @@ fn loopback_url(sandbox: &Sandbox) -> String {
 }
 
 fn config(url: &str, key: &KeyPair) -> aws_config::SdkConfig {
-    let credentials = Credentials::new(&key.access_key_id, &key.secret_access_key, None, None, "test");
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
-        .build()
+    testkit::config_with(url, Credentials::new(&key.access_key_id, &key.secret_access_key, None, None, "test"))
 }
 
 fn s3(url: &str, key: &KeyPair) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config(url, key)).force_path_style(true).build())
+    testkit::s3_client(&config(url, key))
 }
 
 fn well_known() -> LongTermKeys {

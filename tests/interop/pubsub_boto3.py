@@ -13,19 +13,15 @@ import sys
 import tempfile
 import time
 
-import boto3
-
 import checks
 from boto3.s3.transfer import TransferConfig
+from checks import BUCKET, QUEUE
 
-URL = sys.argv[1]
-BUCKET = "snow-observing-systems"
-QUEUE = "SnowObservingSystemsDataUpdates"
+(URL,) = checks.arguments(__doc__, 1)
 
 
 def client(service):
-    return boto3.client(service, endpoint_url=URL, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return checks.client(service, URL)
 
 
 def test_seed_subscriber_reads_the_key_our_pipeline_produces():

@@ -2,12 +2,12 @@
 //! `basic`'s step 6 — aborts the upload on the server: nothing of it is left in the bucket, the
 //! program says so in one line and exits with 128 + the signal's number.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
+use sandbox::SEED_BUCKET;
+use testkit::{Machine, SandboxClients as _, TestSandbox, workspace_binary};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::Command;
 
@@ -24,20 +24,22 @@ struct Stopped {
     stderr: Vec<String>,
 }
 
-/// Runs `program ARGS` in `work` against `sandbox` with info logs on (`-v`), sends `signal` once
-/// it logged its first uploaded part, and waits for it to end.
-async fn interrupt_upload(program: &Path, args: &[&str], sandbox: &Sandbox, work: &Path, signal: &str) -> Stopped {
-    let mut child = Command::new(program)
+/// Runs `program ARGS` on `machine` against `sandbox` with info logs on (`-v`), sends `signal`
+/// once it logged its first uploaded part, and waits for it to end.
+async fn interrupt_upload(
+    program: &Path,
+    args: &[&str],
+    sandbox: &TestSandbox,
+    machine: &Machine,
+    signal: &str,
+) -> Stopped {
+    let mut child = machine
+        .command(program)
         .args(args)
         .arg("-v")
-        .current_dir(work)
-        .env_clear()
-        .env("HOME", work)
         .env("SOS_SANDBOX_URL", sandbox.url())
-        .env("SOS_SANDBOX_DATA_DIR", work.join("no-embedded-sandbox"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("the program starts");
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
@@ -68,23 +70,12 @@ async fn interrupt_upload(program: &Path, args: &[&str], sandbox: &Sandbox, work
     Stopped { status: rest, stderr }
 }
 
-fn s3_client(sandbox: &Sandbox) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 /// Asserts that nothing of an upload to `key` is left: no object, and no multipart upload — as
 /// `ListMultipartUploads` says, or, where the sandbox does not answer it yet, its data directory
 /// (where s3s-fs keeps an upload's parts as `.upload_id-<id>.part-<n>` and its record as
 /// `.upload-<id>.json`).
-async fn assert_nothing_left(sandbox: &Sandbox, key: &str) {
-    let s3 = s3_client(sandbox);
+async fn assert_nothing_left(sandbox: &TestSandbox, key: &str) {
+    let s3 = sandbox.s3();
     let head = s3.head_object().bucket(SEED_BUCKET).key(key).send().await;
     assert!(head.is_err_and(|e| e.as_service_error().is_some_and(|e| e.is_not_found())), "{key} was not stored");
     match s3.list_multipart_uploads().bucket(SEED_BUCKET).send().await {
@@ -103,21 +94,21 @@ async fn assert_nothing_left(sandbox: &Sandbox, key: &str) {
     }
 }
 
-/// A sandbox whose answers come [`LATENCY_MS`] late, and a work directory holding `big.bin`.
-async fn slow_sandbox_and_big_file() -> (tempfile::TempDir, Sandbox, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("data");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
+/// A sandbox whose answers come [`LATENCY_MS`] late, and a machine whose working directory holds
+/// `big.bin`.
+async fn slow_sandbox_and_big_file() -> (TestSandbox, Machine) {
+    let sandbox = TestSandbox::start().await;
     sandbox.chaos().set_effects(sandbox::chaos::Effects { latency: LATENCY_MS, jitter: 0 });
-    let work = tempfile::tempdir().expect("work");
+    let machine = Machine::new();
     let bytes: Vec<u8> = (0..FILE_SIZE).map(|i| (i % 251) as u8).collect();
-    std::fs::write(work.path().join("big.bin"), bytes).expect("big.bin");
-    (data, sandbox, work)
+    std::fs::write(machine.work().join("big.bin"), bytes).expect("big.bin");
+    (sandbox, machine)
 }
 
 async fn uploader_stops_cleanly(signal: &str, exit_code: i32) {
-    let (_data, sandbox, work) = slow_sandbox_and_big_file().await;
+    let (sandbox, machine) = slow_sandbox_and_big_file().await;
     let uploader = Path::new(env!("CARGO_BIN_EXE_uploader"));
-    let stopped = interrupt_upload(uploader, &["big.bin"], &sandbox, work.path(), signal).await;
+    let stopped = interrupt_upload(uploader, &["big.bin"], &sandbox, &machine, signal).await;
     let said = stopped.stderr.join("\n");
     assert_eq!(stopped.status.code(), Some(exit_code), "{said}");
     assert_eq!(
@@ -143,10 +134,10 @@ async fn sigterm_during_a_multipart_upload_aborts_it_and_exits_143() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_basic_step_6_aborts_its_upload() {
-    let (_data, sandbox, work) = slow_sandbox_and_big_file().await;
+    let (sandbox, machine) = slow_sandbox_and_big_file().await;
     let basic = workspace_binary("basic");
     let args = ["--upload", "big.bin", "--upload-key", "uploads/big.bin", "--download-to", "downloaded.geojson"];
-    let stopped = interrupt_upload(&basic, &args, &sandbox, work.path(), "-INT").await;
+    let stopped = interrupt_upload(&basic, &args, &sandbox, &machine, "-INT").await;
     let said = stopped.stderr.join("\n");
     assert_eq!(stopped.status.code(), Some(130), "{said}");
     assert!(
@@ -158,24 +149,11 @@ async fn ctrl_c_during_basic_step_6_aborts_its_upload() {
     );
     assert_nothing_left(&sandbox, "uploads/big.bin").await;
     // Step 5's download was complete before: it is in place, and no temp file is left.
-    assert!(work.path().join("downloaded.geojson").is_file());
-    let temp_files: Vec<_> = std::fs::read_dir(work.path())
+    assert!(machine.work().join("downloaded.geojson").is_file());
+    let temp_files: Vec<_> = std::fs::read_dir(machine.work())
         .expect("work")
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
     assert!(temp_files.is_empty(), "{temp_files:?}");
-}
-
-/// A binary of another package of the workspace, built beside this test's own (`cargo test
-/// --workspace`, the README's test command, builds every package's binaries before any test).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_uploader")).parent().expect("target dir").to_path_buf();
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
-        path.display()
-    );
-    path
 }
