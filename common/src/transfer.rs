@@ -132,6 +132,12 @@ impl TransferError {
         move |source| Self::Io { action, path, source }
     }
 
+    /// A body that could not be read from the file at `path`.
+    fn reading(path: &Path) -> impl FnOnce(aws_sdk_s3::primitives::ByteStreamError) -> Self {
+        let path = path.to_path_buf();
+        move |err| Self::Io { action: "reading", path, source: std::io::Error::other(err) }
+    }
+
     /// The AWS error code (`NoSuchKey`, `AccessDenied`, …), when S3 answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -495,11 +501,7 @@ async fn put_whole(
     size: u64,
     progress: &ProgressBar,
 ) -> Result<(Option<String>, usize), TransferError> {
-    let body = ByteStream::from_path(path).await.map_err(|e| TransferError::Io {
-        action: "reading",
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    })?;
+    let body = ByteStream::from_path(path).await.map_err(TransferError::reading(path))?;
     let put = object
         .client
         .put_object()
@@ -615,11 +617,7 @@ impl MultipartUpload<'_> {
             .length(Length::Exact(length))
             .build()
             .await
-            .map_err(|e| TransferError::Io {
-            action: "reading",
-            path: self.path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+            .map_err(TransferError::reading(self.path))?;
         let part_number = i32::try_from(number).unwrap_or(i32::MAX);
         let output = self
             .object
