@@ -155,7 +155,7 @@ async fn two_runs_at_once_on_one_data_dir_both_succeed() {
 #[tokio::test]
 async fn a_dotenv_file_with_the_seeds_key_names_the_bucket() {
     let machine = Machine::new();
-    std::fs::write(machine.work().join(".env"), "# as in the seed's send_receive\ns3_bucket=bucket-from-dotenv\n")
+    std::fs::write(machine.work().join(".env"), "# as in the original's send_receive\ns3_bucket=bucket-from-dotenv\n")
         .expect("write .env");
     let output = basic(&machine, None, &[]).await;
     assert!(stdout(&output).contains("3. List all files in bucket-from-dotenv"), "{}", stdout(&output));

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY};
+use conventions::{
+    SANDBOX_ACCESS_KEY_ID, SANDBOX_APP_ACCESS_KEY_ID, SANDBOX_APP_SECRET_ACCESS_KEY, SANDBOX_SECRET_ACCESS_KEY,
+};
 
 /// The file in the data directory that holds the keys of a sandbox listening beyond loopback.
 pub const KEYS_FILE: &str = ".sandbox.keys";
@@ -75,8 +77,8 @@ impl LongTermKeys {
         let pair =
             |id: &str, secret: &str| KeyPair { access_key_id: id.to_owned(), secret_access_key: secret.to_owned() };
         Self {
-            user: pair(crate::ACCESS_KEY_ID, crate::SECRET_ACCESS_KEY),
-            app: pair(APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY),
+            user: pair(SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY),
+            app: pair(SANDBOX_APP_ACCESS_KEY_ID, SANDBOX_APP_SECRET_ACCESS_KEY),
         }
     }
 

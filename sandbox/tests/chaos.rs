@@ -186,7 +186,7 @@ async fn mistakes_get_one_line_naming_the_field() {
     let sandbox = TestSandbox::start().await;
     for (body, expected) in [
         (r#"[{"probability": 2}]"#, "rule 1: probability must be between 0 and 1, got 2\n"),
-        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`; a rule has "),
+        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`, expected one of "),
         (r#"[{"error": {"statusCode": "503"}}]"#, "rule 1: error.statusCode must be an HTTP error status"),
         (r#"[{"service": "ec2"}]"#, "rule 1: service must be one of s3, sqs, sns, sts, got \"ec2\"\n"),
         (r#"{"service": "s3"}"#, "the chaos rules must be a JSON array"),
@@ -198,7 +198,10 @@ async fn mistakes_get_one_line_naming_the_field() {
         assert_eq!(answer.lines().count(), 1, "{answer}");
     }
     let (status, answer) = admin(&sandbox, "POST", "/_sandbox/chaos/effects", r#"{"latency": "slow"}"#).await;
-    assert_eq!((status, answer.as_str()), (400, "latency must be a number of milliseconds, got a string\n"));
+    assert_eq!(
+        (status, answer.as_str()),
+        (400, "latency must be a whole number of milliseconds, got string \"slow\"\n")
+    );
     assert_eq!(admin(&sandbox, "PUT", "/_sandbox/chaos/faults", "").await.0, 405);
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/nothing", "").await.0, 404);
     assert!(sandbox.chaos().rules().is_empty(), "nothing was added");
@@ -296,19 +299,7 @@ async fn a_delete_message_retried_after_it_succeeded_succeeds() {
     post_faults(&sandbox, r#"[{"operation":"DeleteMessage","after":true,"count":1}]"#).await;
     sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("the retry succeeds");
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the delete was retried");
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| attrs.attributes().and_then(|a| a.get(&name)).cloned();
-    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).as_deref(), Some("0"));
-    assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).as_deref(),
-        Some("0")
-    );
+    assert_eq!(testkit::queue_counts(&sqs, url).await, (0, 0), "nothing waiting or in flight");
 }
 
 /// A CreateBucket whose answer was lost: in us-east-1, S3 answers the retry with success (the
@@ -325,4 +316,57 @@ async fn a_create_bucket_retried_after_it_succeeded_succeeds_as_in_us_east_1() {
     let elsewhere = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build();
     let err = s3.create_bucket().bucket("made-once").create_bucket_configuration(elsewhere).send().await;
     assert_eq!(err.expect_err("owned already").code(), Some("BucketAlreadyOwnedByYou"));
+}
+
+/// The operation a rule names is the one s3s routes the request to: one rule per operation the
+/// examples call, each firing once on exactly its call (and on no other).
+#[tokio::test]
+async fn s3_rules_match_the_operation_s3s_routes_to() {
+    let sandbox = TestSandbox::start().await;
+    let s3 = s3(&sandbox, no_retries());
+    let operations = [
+        "ListBuckets",
+        "ListObjectsV2",
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "CopyObject",
+        "CreateMultipartUpload",
+        "DeleteObject",
+        "HeadBucket",
+        "GetBucketNotificationConfiguration",
+    ];
+    let rules: Vec<String> = operations
+        .iter()
+        .map(|op| format!(r#"{{"operation":"{op}","count":1,"error":{{"statusCode":503,"code":"SlowDown"}}}}"#))
+        .collect();
+    post_faults(&sandbox, &format!("[{}]", rules.join(","))).await;
+    let key = sandbox::SEED_OBJECTS[0].0;
+    let answers = [
+        status(s3.list_buckets().send().await),
+        status(s3.list_objects_v2().bucket(SEED_BUCKET).send().await),
+        status(s3.get_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.head_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.put_object().bucket(SEED_BUCKET).key("named/put").body(ByteStream::from_static(b"x")).send().await),
+        status(
+            s3.copy_object()
+                .bucket(SEED_BUCKET)
+                .key("named/copy")
+                .copy_source(format!("{SEED_BUCKET}/{key}"))
+                .send()
+                .await,
+        ),
+        status(s3.create_multipart_upload().bucket(SEED_BUCKET).key("named/multipart").send().await),
+        status(s3.delete_object().bucket(SEED_BUCKET).key("named/none").send().await),
+        status(s3.head_bucket().bucket(SEED_BUCKET).send().await),
+        status(s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await),
+    ];
+    let named: Vec<(&str, u16)> = operations.iter().copied().zip(answers).collect();
+    assert!(named.iter().all(|(_, status)| *status == 503), "each call met its own rule: {named:?}");
+    assert!(sandbox.chaos().rules().is_empty(), "every rule fired once");
+}
+
+/// The HTTP status of an S3 call's answer (200 when it succeeded).
+fn status<T, E>(answer: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>) -> u16 {
+    answer.err().and_then(|err| err.raw_response().map(|r| r.status().as_u16())).unwrap_or(200)
 }

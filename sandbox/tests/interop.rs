@@ -1,5 +1,5 @@
 //! Interop: boto3 and the aws CLI (pinned in `tests/interop/requirements.txt`) drive the
-//! standalone sandbox binary through the S3 calls the seed's Python scripts make.
+//! standalone sandbox binary through the S3 calls the original's Python scripts make.
 //!
 //! `scripts/python-env` makes `<repo>/.venv` on first use (it needs `python3` with venv and pip);
 //! the checks themselves are in `tests/interop/s3_boto3.py`.

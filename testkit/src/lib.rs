@@ -142,6 +142,18 @@ impl SandboxClients for str {
     }
 }
 
+/// How many messages the queue at `queue_url` holds: `(visible, in flight)`, as
+/// `GetQueueAttributes` counts them.
+pub async fn queue_counts(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName::{
+        All, ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+    };
+    let attributes = sqs.get_queue_attributes().queue_url(queue_url).attribute_names(All).send().await;
+    let attributes = attributes.expect("the queue's attributes");
+    let count = |name| attributes.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible))
+}
+
 /// Starts a sandbox with `options`, failing the test if it cannot.
 pub async fn start_sandbox(options: SandboxOptions) -> Sandbox {
     Sandbox::start(options).await.expect("the sandbox starts")

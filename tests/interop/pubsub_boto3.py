@@ -1,8 +1,8 @@
-"""The seed's subscriber logic with boto3 against the sandbox's pipeline.
+"""The original's subscriber logic with boto3 against the sandbox's pipeline.
 
 usage: pubsub_boto3.py URL
 
-boto3 uploads a file; the sandbox's S3 → notifier → SNS → SQS pipeline announces it; the seed's
+boto3 uploads a file; the sandbox's S3 → notifier → SNS → SQS pipeline announces it; the original's
 subscriber steps read the key from the message (receive_message → json.loads(Body) →
 json.loads(Message)["key"]), download that object and delete the message.
 Prints `N passed, M failed` last; exits 1 on any failure.

@@ -1,4 +1,4 @@
-"""Interop test: boto3 and the aws CLI drive a running SOS sandbox through the seed's S3 calls.
+"""Interop test: boto3 and the aws CLI drive a running SOS sandbox through the original's S3 calls.
 
 Usage: s3_boto3.py SANDBOX_URL DATA_DIR
 
@@ -78,7 +78,7 @@ def expect_client_error(call, code, status):
     raise AssertionError(f"expected ClientError {code}, but the call succeeded")
 
 
-# --- the checks, in the order the seed's scripts make these calls ---------------------------
+# --- the checks, in the order the original's scripts make these calls ---------------------------
 
 
 def test_list_buckets():

@@ -1,9 +1,9 @@
-"""The seed's MFA flow with boto3 against a sandbox started with --require-mfa.
+"""The original's MFA flow with boto3 against a sandbox started with --require-mfa.
 
 usage: sts_boto3.py URL
 
-get_session_token(SerialNumber=..., TokenCode=...) as the seed's get_session_token() does, then
-an S3 client built from the three returned values (the seed's decompose_mfa_validated_token),
+get_session_token(SerialNumber=..., TokenCode=...) as the original's get_session_token() does, then
+an S3 client built from the three returned values (the original's decompose_mfa_validated_token),
 which lists the bucket. The code is computed from the sandbox's documented MFA secret (RFC 6238).
 Prints `N passed, M failed` last; exits 1 on any failure.
 """

@@ -281,7 +281,7 @@ impl S3 for SandboxS3 {
             ));
         }
         let resp = self.fs.delete_bucket(req).await.map_err(explained)?;
-        self.notifications.remove(&bucket).map_err(crate::http::gate::s3_error)?;
+        self.notifications.remove(&bucket).map_err(crate::error::s3_error)?;
         Ok(resp)
     }
 
@@ -355,7 +355,7 @@ impl S3 for SandboxS3 {
         if let Err(message) = self.notifications.validate(&input.notification_configuration) {
             return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, message));
         }
-        self.notifications.set(&input.bucket, input.notification_configuration).map_err(crate::http::gate::s3_error)?;
+        self.notifications.set(&input.bucket, input.notification_configuration).map_err(crate::error::s3_error)?;
         Ok(S3Response::new(PutBucketNotificationConfigurationOutput::default()))
     }
 

@@ -148,19 +148,7 @@ async fn the_first_delete_message_is_lost_after_the_work_and_the_message_is_stil
     let sqs = world.sandbox.sqs();
     let url = sqs.get_queue_url().queue_name(SEED_QUEUE).send().await.expect("queue");
     let url = url.queue_url().expect("url");
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| attributes.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
-    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
-    assert_eq!(
-        (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)),
-        ("0".into(), "0".into())
-    );
+    assert_eq!(testkit::queue_counts(&sqs, url).await, (0, 0), "nothing waiting or in flight");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

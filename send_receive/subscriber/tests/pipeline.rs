@@ -57,19 +57,7 @@ impl Pipeline {
     }
 
     async fn count(&self, queue: &str) -> (u64, u64) {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.queue_url(queue).await)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes");
-        let get = |name| attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+        testkit::queue_counts(&self.sqs, &self.queue_url(queue).await).await
     }
 
     async fn upload(&self, bucket: &str, key: &str, bytes: &[u8]) {

@@ -1,4 +1,4 @@
-//! The uploader binary: the seed's default file, a clear error for a missing one, and the
+//! The uploader binary: the original's default file, a clear error for a missing one, and the
 //! announcement the upload causes on the queue.
 
 use std::process::Output;
