@@ -89,7 +89,7 @@ fn basic_help_lists_its_own_flags_then_the_common_ones() {
 
 #[test]
 fn mfa_help_has_the_mfa_flags_under_their_own_heading() {
-    check_example("mfa", &["--key", "--upload", "--queue-url", "--download-to"], true);
+    check_example("mfa", &["--key", "--upload", "--queue-url", "--queue", "--download-to"], true);
 }
 
 #[test]
