@@ -150,6 +150,9 @@ pub async fn download(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, to: &Pat
 /// Step 6: `file` uploaded as `key`. `upload_file` sends small files in one PutObject and large ones as
 /// a parallel multipart upload, like boto3's `upload_file`; the code is `common/src/transfer.rs`.
 pub async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, file: &Path, key: &str) -> anyhow::Result<()> {
+    if !file.exists() {
+        bail!("{} does not exist; pass --upload with a file to upload", file.display());
+    }
     if !file.is_file() {
         bail!("{} is not a file; pass --upload with a file to upload", file.display());
     }

@@ -141,3 +141,42 @@ async fn help_lists_no_mfa_flags_where_mfa_is_not_used() {
         assert!(!help.contains(flag), "{flag} in basic --help:\n{help}");
     }
 }
+
+#[tokio::test]
+async fn a_running_sandbox_beyond_loopback_needs_its_own_keys_and_says_so() {
+    let machine = Machine::new();
+    let sandbox = TestSandbox::with(|o| sandbox::SandboxOptions {
+        addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        standalone: true,
+        ..o
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{}", sandbox.addr().port());
+    let output = basic(&machine).env("SOS_SANDBOX_URL", &url).output().await.expect("runs");
+    assert_one_line_failure(&output, &[&url, "accepts only its own keys", "cargo run -p sandbox -- keys"]);
+
+    // With its keys, the same run works.
+    let keys = &sandbox.keys().user;
+    let output = basic(&machine)
+        .env("SOS_SANDBOX_URL", &url)
+        .env("SOS_SANDBOX", "true")
+        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
+        .output()
+        .await
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn a_malformed_dot_env_is_one_warning_line_and_the_example_goes_on() {
+    let machine = Machine::new();
+    std::fs::write(machine.work().join(".env"), "A=1\nB=\"unterminated\nC=3\n").expect(".env");
+    let output = basic(&machine).arg("--version").output().await.expect("runs");
+    assert!(output.status.success());
+    assert_eq!(
+        stderr(&output),
+        "warning: ignoring ./.env: cannot parse the line `B=\"unterminated`; fix or delete it\n",
+        "one line"
+    );
+}

@@ -86,6 +86,15 @@ pub enum ConnectError {
         /// What the chain said.
         detail: String,
     },
+    /// The running sandbox listens beyond loopback, so it refuses `test`/`test`.
+    #[error(
+        "the sandbox at {url} listens beyond loopback and accepts only its own keys: set AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY to what `cargo run -p sandbox -- keys` prints on its machine"
+    )]
+    SandboxOwnKeys {
+        /// Its URL.
+        url: String,
+    },
     /// The AWS config could not be read.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsError),
@@ -304,7 +313,10 @@ impl FoundSandbox {
 
 async fn find_sandbox() -> Result<FoundSandbox, ConnectError> {
     let url = sandbox_url();
-    if is_sandbox(&url).await {
+    if let Some(health) = sandbox_health(&url).await {
+        if health.own_keys && !env_key_pair_set() {
+            return Err(ConnectError::SandboxOwnKeys { url });
+        }
         #[cfg(feature = "sandbox")]
         return Ok(FoundSandbox { url, data_dir: None, embedded: None });
         #[cfg(not(feature = "sandbox"))]
@@ -437,6 +449,12 @@ async fn check_credentials(config: &SdkConfig, profile: Option<&str>) -> Result<
     }
 }
 
+/// Whether both `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set.
+fn env_key_pair_set() -> bool {
+    use crate::settings::non_empty_env;
+    non_empty_env("AWS_ACCESS_KEY_ID").is_some() && non_empty_env("AWS_SECRET_ACCESS_KEY").is_some()
+}
+
 /// The sandbox's keys: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when both are set (for
 /// example the sandbox's MFA-exempt application key), else `test`/`test`.
 fn sandbox_credentials() -> Credentials {
@@ -519,6 +537,8 @@ async fn start_or_join_embedded() -> Result<(String, Option<sandbox::Sandbox>), 
 pub struct SandboxHealth {
     /// Whether it was started by hand and serves until stopped (else embedded in a program).
     pub standalone: bool,
+    /// Whether it accepts only keys of its own (it listens beyond loopback), not `test`/`test`.
+    pub own_keys: bool,
 }
 
 /// Whether a sandbox answers its health check at `url`, waiting at most half a second.
@@ -541,8 +561,12 @@ pub async fn sandbox_health(url: &str) -> Option<SandboxHealth> {
         }
         let body = resp.into_body().collect().await.ok()?.to_bytes();
         let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        (health.get("service").and_then(|s| s.as_str()) == Some(conventions::HEALTH_SERVICE_NAME))
-            .then(|| SandboxHealth { standalone: health.get("standalone").and_then(|s| s.as_bool()) == Some(true) })
+        (health.get("service").and_then(|s| s.as_str()) == Some(conventions::HEALTH_SERVICE_NAME)).then(|| {
+            SandboxHealth {
+                standalone: health.get("standalone").and_then(|s| s.as_bool()) == Some(true),
+                own_keys: health.get("keys").and_then(|s| s.as_str()) == Some("own"),
+            }
+        })
     };
     tokio::time::timeout(Duration::from_millis(500), probe).await.ok().flatten()
 }

@@ -5,18 +5,38 @@ use std::error::Error as StdError;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 
 /// The exit code of a run: success, or one `Error: …` line on stderr (see [`describe`]) and
-/// failure. Takes an `anyhow::Result<()>` as the examples' `run` functions return it.
+/// failure; for a transfer that SIGINT or SIGTERM stopped, its `Interrupted: …` line and 128 + the
+/// signal's number. Takes an `anyhow::Result<()>` as the examples' `run` functions return it.
 pub fn exit_code<E>(result: Result<(), E>) -> std::process::ExitCode
 where
     E: AsRef<dyn StdError + Send + Sync + 'static>,
 {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("Error: {}", describe(err.as_ref()));
-            std::process::ExitCode::FAILURE
-        }
+        Err(err) => match interruption(err.as_ref()) {
+            Some(interrupted) => {
+                eprintln!("{interrupted}");
+                std::process::ExitCode::from(interrupted.signal.exit_code())
+            }
+            None => {
+                eprintln!("Error: {}", describe(err.as_ref()));
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The transfer a signal stopped, if that is what ended the run (see
+/// [`crate::transfer::until_interrupted`]).
+fn interruption<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a crate::transfer::Interruption> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(crate::transfer::TransferError::Interrupted(interrupted)) = e.downcast_ref() {
+            return Some(interrupted);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// Describes an error chain (from `anyhow`, or any `std::error::Error`) in one line: the

@@ -50,17 +50,30 @@ pub fn sample_data_path(name: &str) -> std::path::PathBuf {
 /// An example's `main`, for an `Opt` with a `common: CommonArgs` field (flattened) and an
 /// `async fn run(opt: Opt) -> anyhow::Result<()>`: `common::example_main!(Opt, run);` is
 /// `fn main() -> ExitCode { common::main(run) }`, with `Opt`'s shared flags found in its `common`.
+///
+/// An example that uploads or downloads with [`transfer`] adds `transfers`:
+/// `common::example_main!(Opt, run, transfers);` runs `run` inside
+/// [`transfer::until_interrupted`], so Ctrl-C or SIGTERM aborts a multipart upload on the server
+/// and removes a download's temp file before the process ends.
 #[macro_export]
 macro_rules! example_main {
     ($opt:ty, $run:path) => {
+        $crate::example_main!(@common_args $opt);
+        fn main() -> std::process::ExitCode {
+            $crate::main($run)
+        }
+    };
+    ($opt:ty, $run:path, transfers) => {
+        $crate::example_main!(@common_args $opt);
+        fn main() -> std::process::ExitCode {
+            $crate::main(|opt: $opt| $crate::transfer::until_interrupted($run(opt)))
+        }
+    };
+    (@common_args $opt:ty) => {
         impl AsRef<$crate::CommonArgs> for $opt {
             fn as_ref(&self) -> &$crate::CommonArgs {
                 &self.common
             }
-        }
-
-        fn main() -> std::process::ExitCode {
-            $crate::main($run)
         }
     };
 }

@@ -19,56 +19,77 @@ pub const DOTENV_QUEUE_URL: &str = "sqs_url";
 /// examples do not need it; the deployed notifier gets it as `TOPIC_ARN`).
 pub const DOTENV_TOPIC_ARN: &str = "sns_topic_arn";
 
-/// Flags shared by every example; `#[command(flatten)]` them into the example's own.
+/// The `--help` heading of the flags every example shares ([`CommonArgs`]), which end with
+/// `-h` and `-V`.
+pub const COMMON_HEADING: &str = "Common options";
+/// The `--help` heading of the MFA flags ([`MfaArgs`]).
+pub const MFA_HEADING: &str = "MFA";
+
+/// Flags shared by every example; `#[command(flatten)]` them into the example's own, after its
+/// own flags and [`MfaArgs`], so that `--help` lists the example's flags first (under
+/// "Options"), then the MFA flags, then these under [`COMMON_HEADING`], ending with `-h` and `-V`.
+///
+/// Each flag names its heading itself (`help_heading`) rather than the struct setting
+/// `next_help_heading`, which would also move every flag declared after the flatten.
 #[derive(Debug, Clone, Default, Args)]
+#[command(disable_help_flag = true, disable_version_flag = true)]
 pub struct CommonArgs {
     /// S3 bucket to use [default: snow-observing-systems; a .env file's `s3_bucket` also works].
-    #[arg(long, env = "SOS_BUCKET", global = true)]
+    #[arg(long, env = "SOS_BUCKET", global = true, help_heading = COMMON_HEADING)]
     pub bucket: Option<String>,
 
     /// Send every request to this endpoint (a sandbox, LocalStack, MinIO, …) instead of AWS.
-    #[arg(long, env = "AWS_ENDPOINT_URL", global = true, value_name = "URL")]
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true, value_name = "URL", help_heading = COMMON_HEADING)]
     pub endpoint_url: Option<String>,
 
     /// AWS profile from ~/.aws/config and ~/.aws/credentials.
-    #[arg(long, env = "AWS_PROFILE", global = true)]
+    #[arg(long, env = "AWS_PROFILE", global = true, help_heading = COMMON_HEADING)]
     pub profile: Option<String>,
 
     /// AWS region [default: the profile's, else us-east-1 for endpoints and the sandbox].
-    #[arg(long, env = "AWS_REGION", global = true)]
+    #[arg(long, env = "AWS_REGION", global = true, help_heading = COMMON_HEADING)]
     pub region: Option<String>,
 
     /// Use the local sandbox even when AWS configuration exists: a running one at
     /// SOS_SANDBOX_URL (default http://127.0.0.1:4566), else one started in this process.
-    #[arg(long, env = "SOS_SANDBOX", global = true)]
+    #[arg(long, env = "SOS_SANDBOX", global = true, help_heading = COMMON_HEADING)]
     pub sandbox: bool,
 
     /// Log more: -v for info, -vv for debug, -vvv for the SDK's wire details. RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = COMMON_HEADING)]
     pub verbose: u8,
+
+    /// Print help.
+    // `-h`/`-V` declared here, after the other common flags, rather than added by clap before
+    // every heading; clap prints and exits when it meets them, so they are never set.
+    #[arg(short, long, action = clap::ArgAction::Help, help_heading = COMMON_HEADING)]
+    pub help: Option<bool>,
+
+    /// Print version.
+    #[arg(short = 'V', long, action = clap::ArgAction::Version, help_heading = COMMON_HEADING)]
+    pub version: Option<bool>,
 }
 
 /// The MFA flags, for the examples that use MFA (`mfa`, and `--mfa` of uploader, subscriber and
-/// setup); `#[command(flatten)]` them beside [`CommonArgs`] so the others' `--help` does not
-/// list flags that would do nothing there.
+/// setup); `#[command(flatten)]` them beside [`CommonArgs`] (before it) so the others' `--help`
+/// does not list flags that would do nothing there.
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "MFA")]
 pub struct MfaArgs {
     /// MFA device serial (ARN) [default: the profile's `mfa_serial`; the sandbox's device on a
     /// sandbox].
-    #[arg(long, env = "SOS_MFA_SERIAL", value_name = "ARN")]
+    #[arg(long, env = "SOS_MFA_SERIAL", value_name = "ARN", help_heading = MFA_HEADING)]
     pub mfa_serial: Option<String>,
 
     /// The 6-digit MFA code (spaces or a dash allowed: `123 456`), instead of being asked for it.
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", help_heading = MFA_HEADING)]
     pub token_code: Option<String>,
 
     /// Do not use or write the MFA session cache.
-    #[arg(long, env = "SOS_NO_CACHE")]
+    #[arg(long, env = "SOS_NO_CACHE", help_heading = MFA_HEADING)]
     pub no_cache: bool,
 
     /// MFA session lifetime to ask STS for, in seconds (STS's default: 12 hours).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = MFA_HEADING)]
     pub duration: Option<i32>,
 }
 
@@ -116,7 +137,7 @@ pub fn load_dotenv() -> Option<std::path::PathBuf> {
         Ok(iter) => iter.filter_map(Result::ok).map(|(k, _)| k).filter(|k| std::env::var_os(k).is_none()).collect(),
         Err(err) if err.not_found() => return None,
         Err(err) => {
-            eprintln!("warning: ignoring {}: {err}", path.display());
+            eprintln!("warning: ignoring {}: {}", path.display(), dotenv_problem(&err));
             return None;
         }
     };
@@ -126,9 +147,21 @@ pub fn load_dotenv() -> Option<std::path::PathBuf> {
             Some(path)
         }
         Err(err) => {
-            eprintln!("warning: ignoring {}: {err}", path.display());
+            eprintln!("warning: ignoring {}: {}", path.display(), dotenv_problem(&err));
             None
         }
+    }
+}
+
+/// What is wrong with a `.env` file, in one line: dotenvy's parse error quotes the rest of the
+/// file from the bad line on, newlines included.
+fn dotenv_problem(err: &dotenvy::Error) -> String {
+    match err {
+        dotenvy::Error::LineParse(rest, _) => {
+            let line = rest.lines().next().unwrap_or_default();
+            format!("cannot parse the line `{line}`; fix or delete it")
+        }
+        other => other.to_string().lines().collect::<Vec<_>>().join(" "),
     }
 }
 

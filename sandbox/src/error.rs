@@ -112,6 +112,9 @@ pub enum Error {
         /// What went wrong.
         source: state::StoreError,
     },
+    /// The keys of a sandbox beyond loopback could not be read or made.
+    #[error("cannot use the sandbox's keys: {0}")]
+    Keys(#[from] crate::keys::KeysError),
     /// The seed could not be applied.
     #[error("cannot seed the sandbox: {0}")]
     Seed(AwsError),

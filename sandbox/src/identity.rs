@@ -14,12 +14,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{now_secs, random_token, random_upper};
+use crate::keys::LongTermKeys;
 use crate::state::{Store, StoreError};
 
-/// The long-term key of the sandbox's user (the LocalStack convention). With `require_mfa` it
+/// The long-term key of the sandbox's user on loopback (the LocalStack convention; see
+/// [`crate::keys`] for a sandbox beyond loopback). With `require_mfa` it
 /// may call only STS, like an SMCE user before entering an MFA code.
 pub const USER_ACCESS_KEY_ID: &str = conventions::SANDBOX_ACCESS_KEY_ID;
-/// The long-term key of the sandbox's application account, exempt from the MFA requirement as
+/// The long-term key of the sandbox's application account on loopback, exempt from the MFA requirement as
 /// service accounts are: the key long-running programs (`nomfa`) use.
 pub const APP_ACCESS_KEY_ID: &str = conventions::SANDBOX_APP_ACCESS_KEY_ID;
 /// The secret of [`APP_ACCESS_KEY_ID`].
@@ -112,14 +114,16 @@ pub struct Session {
 pub struct Identities {
     /// Whether every call but STS needs MFA-authenticated credentials.
     pub require_mfa: bool,
+    keys: LongTermKeys,
     sessions: Mutex<HashMap<String, Session>>,
     store: Arc<Store>,
 }
 
 impl Identities {
     /// Loads the sessions kept in `store` (dropping expired ones), importing those an older
-    /// version kept in `<data dir>/.sandbox.sessions.json`.
-    pub fn load(store: Arc<Store>, data_dir: &Path, require_mfa: bool) -> Result<Self, StoreError> {
+    /// version kept in `<data dir>/.sandbox.sessions.json`. `keys` are the long-term keys the
+    /// sandbox accepts: its user's and its application account's.
+    pub fn load(store: Arc<Store>, data_dir: &Path, require_mfa: bool, keys: LongTermKeys) -> Result<Self, StoreError> {
         let legacy = data_dir.join(LEGACY_SESSIONS_FILE);
         if let Ok(bytes) = std::fs::read(&legacy) {
             let old: Vec<Session> = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -130,14 +134,14 @@ impl Identities {
         let (live, expired): (Vec<_>, Vec<_>) =
             store.records::<Session>(SESSION_RECORD)?.into_iter().partition(|(_, s)| s.expires_at > now);
         store.write(|w| expired.iter().try_for_each(|(key, _)| w.delete(SESSION_RECORD, key)))?;
-        Ok(Self { require_mfa, sessions: Mutex::new(live.into_iter().collect()), store })
+        Ok(Self { require_mfa, keys, sessions: Mutex::new(live.into_iter().collect()), store })
     }
 
     /// The secret for `access_key_id`, to check a signature with.
     pub fn secret_for(&self, access_key_id: &str) -> Result<String, Denied> {
         match access_key_id {
-            USER_ACCESS_KEY_ID => Ok(conventions::SANDBOX_SECRET_ACCESS_KEY.to_owned()),
-            APP_ACCESS_KEY_ID => Ok(APP_SECRET_ACCESS_KEY.to_owned()),
+            id if id == self.keys.user.access_key_id => Ok(self.keys.user.secret_access_key.clone()),
+            id if id == self.keys.app.access_key_id => Ok(self.keys.app.secret_access_key.clone()),
             _ => {
                 let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
                 let session = sessions.get(access_key_id).ok_or(Denied::UnknownKey)?;
@@ -160,8 +164,8 @@ impl Identities {
             mfa_exempt: exempt,
         };
         match access_key_id {
-            USER_ACCESS_KEY_ID => Ok(long_term(USER_ARN, "AIDASANDBOXUSER00001", false)),
-            APP_ACCESS_KEY_ID => Ok(long_term(APP_USER_ARN, "AIDASANDBOXAPP000001", true)),
+            id if id == self.keys.user.access_key_id => Ok(long_term(USER_ARN, "AIDASANDBOXUSER00001", false)),
+            id if id == self.keys.app.access_key_id => Ok(long_term(APP_USER_ARN, "AIDASANDBOXAPP000001", true)),
             _ => {
                 let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
                 let session = sessions.get(access_key_id).ok_or(Denied::UnknownKey)?;

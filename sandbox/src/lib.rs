@@ -40,6 +40,7 @@ mod data_dir;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod keys;
 pub mod mfa;
 pub mod notify;
 mod seed;
@@ -147,6 +148,7 @@ pub struct Sandbox {
     shutdown: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     chaos: Arc<chaos::Chaos>,
+    keys: keys::LongTermKeys,
     // Held for the sandbox's lifetime; the OS releases the lock when the file is closed.
     _lock: File,
 }
@@ -159,6 +161,12 @@ impl Sandbox {
         let data_dir = data_dir.canonicalize().map_err(Error::io("resolving", data_dir))?;
 
         let lock = data_dir::acquire_lock(&data_dir)?;
+        // The port first: a sandbox that cannot listen changes nothing in the data directory.
+        let listener =
+            TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
+        let url = format!("http://{addr}");
+        let keys = keys::LongTermKeys::for_host(options.addr.ip(), &data_dir)?;
         if options.reset {
             seed::reset(&data_dir)?;
         }
@@ -168,14 +176,14 @@ impl Sandbox {
             .map_err(|err| Error::Store { path: data_dir.clone(), message: format!("{err:?}") })?;
         if options.seed {
             seed::seed_objects(&data_dir, &fs).await?;
+        } else {
+            seed::keep_unseeded(&data_dir, &store)?;
         }
 
-        let listener =
-            TcpListener::bind(options.addr).await.map_err(|source| Error::Bind { addr: options.addr, source })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.addr, source })?;
-        let url = format!("http://{addr}");
-        let identities =
-            Arc::new(identity::Identities::load(store.clone(), &data_dir, options.require_mfa).map_err(state_error)?);
+        let identities = Arc::new(
+            identity::Identities::load(store.clone(), &data_dir, options.require_mfa, keys.clone())
+                .map_err(state_error)?,
+        );
         let sqs = Arc::new(services::sqs::Sqs::open(store.clone()).map_err(state_error)?);
         let sns = Arc::new(services::sns::Sns::open(store.clone(), sqs.clone(), &url).map_err(state_error)?);
         let gate = http::gate::Gate::new(identities.clone());
@@ -185,7 +193,7 @@ impl Sandbox {
                 store.clone(),
                 sqs.clone(),
                 sns.clone(),
-                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone(), chaos.clone())),
+                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone(), chaos.clone()), &keys.app),
                 aws::topic_arn(SEED_TOPIC),
             )
             .map_err(state_error)?,
@@ -212,6 +220,7 @@ impl Sandbox {
             "require_mfa": options.require_mfa,
             "mfa_serial": identity::MFA_SERIAL,
             "pid": std::process::id(),
+            "keys": keys_kind(&keys),
         });
         let router = http::Router {
             s3: s3.build(),
@@ -224,6 +233,9 @@ impl Sandbox {
             sqs,
             sns,
             health: health.to_string().into(),
+            public_health: serde_json::json!({ "service": HEALTH_SERVICE_NAME, "keys": keys_kind(&keys) })
+                .to_string()
+                .into(),
             chaos: chaos.clone(),
             peer: None,
         };
@@ -231,7 +243,13 @@ impl Sandbox {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
         tracing::info!("sandbox serving {url} (data in {})", data_dir.display());
-        Ok(Self { url, addr, data_dir, shutdown, server: Some(server), chaos, _lock: lock })
+        Ok(Self { url, addr, data_dir, shutdown, server: Some(server), chaos, keys, _lock: lock })
+    }
+
+    /// The long-term keys it accepts: `test`/`test` and the application key on loopback, its own
+    /// beyond (see [`keys`]).
+    pub fn keys(&self) -> &keys::LongTermKeys {
+        &self.keys
     }
 
     /// The base URL, for example `http://127.0.0.1:4566`; use it as the endpoint URL.
@@ -274,12 +292,20 @@ impl Drop for Sandbox {
     }
 }
 
+/// The `keys` field of the health check: `well-known` (`test`/`test`) or `own`.
+fn keys_kind(keys: &keys::LongTermKeys) -> &'static str {
+    if keys.are_well_known() { "well-known" } else { "own" }
+}
+
 /// The SNS client of the Lambda stand-in: its requests reach this sandbox's SNS in-process,
 /// signed with the MFA-exempt application key, as a Lambda's role would be exempt.
-fn lambda_sns_client(http: aws_smithy_runtime_api::client::http::SharedHttpClient) -> aws_sdk_sns::Client {
+fn lambda_sns_client(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    app: &keys::KeyPair,
+) -> aws_sdk_sns::Client {
     let credentials = aws_credential_types::Credentials::new(
-        identity::APP_ACCESS_KEY_ID,
-        identity::APP_SECRET_ACCESS_KEY,
+        app.access_key_id.clone(),
+        app.secret_access_key.clone(),
         None,
         None,
         "sandbox-lambda",

@@ -8,18 +8,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY, MFA_SERIAL, ROLE_ARN};
+use sandbox::identity::{MFA_SERIAL, ROLE_ARN};
+use sandbox::keys::LongTermKeys;
 use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
 use sandbox::state::Durability;
-use sandbox::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Sandbox, SandboxOptions};
+use sandbox::{REGION, Sandbox, SandboxOptions};
 
 /// A local stand-in for the AWS services of the SOS examples — S3, STS, SQS and SNS, with S3 event
 /// notifications and the notifier Lambda run in-process — on one port.
 ///
 /// Credentials: access key `test`, secret `test`, region `us-east-1`; an application key
-/// `sos-app`/`sos-app-secret` that the MFA requirement exempts. A virtual MFA device
-/// (arn:aws:iam::000000000000:mfa/sandbox) answers STS GetSessionToken and AssumeRole; `sandbox
-/// mfa-code` prints its current code.
+/// `sos-app`/`sos-app-secret` that the MFA requirement exempts. Listening beyond loopback
+/// (`--host 0.0.0.0`), keys of its own instead, kept in the data directory (`sandbox keys`). A
+/// virtual MFA device (arn:aws:iam::000000000000:mfa/sandbox) answers STS GetSessionToken and
+/// AssumeRole; `sandbox mfa-code` prints its current code.
 ///
 /// What persists: objects, STS sessions, queues and their messages (receive counts and visibility
 /// included), topics, subscriptions and bucket notification settings are kept in the data
@@ -29,7 +31,9 @@ use sandbox::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Sandbox, SandboxOptions}
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    /// Address to listen on.
+    /// Address to listen on. Beyond loopback (0.0.0.0, a network address) the sandbox refuses
+    /// `test`/`test` and accepts keys of its own instead (`sandbox keys` prints them), and its
+    /// chaos API and health details answer this machine only.
     #[arg(long, env = "SOS_SANDBOX_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
 
@@ -39,15 +43,16 @@ struct Opt {
 
     /// Where buckets and objects are kept [default: the per-user data directory,
     /// usually ~/.local/share/sos-sandbox].
-    #[arg(long, env = conventions::SANDBOX_DATA_DIR_ENV)]
+    #[arg(long, env = conventions::SANDBOX_DATA_DIR_ENV, global = true)]
     data_dir: Option<PathBuf>,
 
     /// Delete all data first and start again from the seed.
     #[arg(long)]
     reset: bool,
 
-    /// Start empty: do not create the sample bucket, objects, topic and queues (the seed is
-    /// applied once per data directory; a directory that holds data keeps it).
+    /// Start empty: do not create the sample bucket, objects, topic and queues. The seed is
+    /// applied once per data directory: one that holds data keeps it, and one started empty stays
+    /// so (--reset --no-seed empties a used one; --reset alone seeds it again).
     #[arg(long)]
     no_seed: bool,
 
@@ -87,6 +92,9 @@ struct Opt {
 enum Command {
     /// Print the virtual MFA device's current code (what an authenticator app would show).
     MfaCode,
+    /// Print the keys a sandbox with this data directory accepts when it listens beyond loopback
+    /// (--host 0.0.0.0), making them if they do not exist yet.
+    Keys,
 }
 
 #[tokio::main]
@@ -100,10 +108,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::MfaCode) = opt.command {
-        println!("{}", device.current_code());
-        eprintln!("(valid for {} more seconds, and the 30 s before and after)", device.seconds_left());
-        return ExitCode::SUCCESS;
+    let data_dir = opt.data_dir.clone().unwrap_or_else(sandbox::default_data_dir);
+    match opt.command {
+        Some(Command::MfaCode) => {
+            println!("{}", device.current_code());
+            eprintln!(
+                "(the next code comes in {} more seconds; this one is accepted for 30 seconds after that)",
+                device.seconds_left()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Keys) => return print_own_keys(&data_dir),
+        None => {}
     }
 
     let chaos = match &opt.chaos {
@@ -116,7 +132,6 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let data_dir = opt.data_dir.unwrap_or_else(sandbox::default_data_dir);
     if opt.no_seed && !opt.reset && sandbox::holds_data(&data_dir) {
         eprintln!(
             "Note: --no-seed keeps {} as it is, and it already holds data; add --reset to start empty.",
@@ -138,25 +153,56 @@ async fn main() -> ExitCode {
     let sandbox = match Sandbox::start(options).await {
         Ok(sandbox) => sandbox,
         Err(err) => {
-            eprintln!("Error: {err}");
-            if let sandbox::Error::Bind { .. } = err {
-                eprintln!("Is another sandbox running? Pick another port with --port.");
+            match err {
+                sandbox::Error::Bind { .. } => {
+                    eprintln!("Error: {err}; is another sandbox running? Pick another port with --port.")
+                }
+                err => eprintln!("Error: {err}"),
             }
             return ExitCode::FAILURE;
         }
     };
 
+    print_banner(&sandbox, &device, opt.require_mfa);
+
+    conventions::process::wait_for_signal().await;
+    println!("Stopping.");
+    sandbox.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// What the standalone sandbox prints at start: where it serves, the lines to paste, the MFA
+/// device, the role and the application key, and what is special about this start.
+fn print_banner(sandbox: &Sandbox, device: &MfaDevice, require_mfa: bool) {
+    let keys = sandbox.keys();
+    let beyond_loopback = sandbox::keys::listens_beyond_loopback(sandbox.addr().ip());
+    if beyond_loopback {
+        println!(
+            "Listening beyond loopback on {}: requests must be signed with this sandbox's own keys below (`cargo run \
+             -p sandbox -- keys` prints them again); test/test is refused, and the chaos API and health details \
+             answer this machine only.",
+            sandbox.addr().ip()
+        );
+    }
     println!("SOS sandbox serving {} (data in {})", sandbox.url(), sandbox.data_dir().display());
     println!("To point the aws CLI, boto3 or an SDK at it, paste:");
-    println!("  export AWS_ENDPOINT_URL={}", sandbox.url());
-    println!("  export AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}");
+    println!("  export AWS_ENDPOINT_URL={}", paste_url(sandbox.addr()));
+    println!(
+        "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
+        keys.user.access_key_id, keys.user.secret_access_key
+    );
     println!("  export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}");
-    println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
+    if beyond_loopback {
+        println!("From other machines, put this machine's address in AWS_ENDPOINT_URL. Ctrl-C stops it.");
+    } else {
+        println!("The examples find it by themselves (cargo run -p basic). Ctrl-C stops it.");
+    }
     println!();
     println!("Virtual MFA device {MFA_SERIAL}: current code `cargo run -p sandbox -- mfa-code`;");
     println!("add it to a phone authenticator with: {}", device.otpauth_uri());
     println!(
-        "Role {ROLE_ARN} (trust requires MFA). Application key (MFA-exempt): {APP_ACCESS_KEY_ID} / {APP_SECRET_ACCESS_KEY}"
+        "Role {ROLE_ARN} (trust requires MFA). Application key (MFA-exempt): {} / {}",
+        keys.app.access_key_id, keys.app.secret_access_key
     );
     if !sandbox.chaos().rules().is_empty() {
         println!(
@@ -166,14 +212,44 @@ async fn main() -> ExitCode {
             sandbox::chaos::FAULTS_PATH
         );
     }
-    if opt.require_mfa {
-        println!("MFA required: the key `{ACCESS_KEY_ID}` may call only STS until it has an MFA session.");
+    if require_mfa {
+        println!("MFA required: the key `{}` may call only STS until it has an MFA session.", keys.user.access_key_id);
     }
+}
 
-    conventions::process::wait_for_signal().await;
-    println!("Stopping.");
-    sandbox.shutdown().await;
-    ExitCode::SUCCESS
+/// The URL to paste on this machine: the address listened on, or loopback for an unspecified one
+/// (0.0.0.0 listens on every interface, but is no address to connect to).
+fn paste_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// `sandbox keys`: the data directory's own keys, as lines to paste.
+fn print_own_keys(data_dir: &std::path::Path) -> ExitCode {
+    match LongTermKeys::own(data_dir) {
+        Ok(keys) => {
+            println!(
+                "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
+                keys.user.access_key_id, keys.user.secret_access_key
+            );
+            println!("Application key (MFA-exempt): {} / {}", keys.app.access_key_id, keys.app.secret_access_key);
+            eprintln!(
+                "(the keys of the sandbox with its data in {} when it listens beyond loopback, kept in {}; on \
+                 loopback it takes test/test)",
+                data_dir.display(),
+                data_dir.join(sandbox::keys::KEYS_FILE).display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("Error: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The log filter for `-v` given `verbose` times (`RUST_LOG` overrides it).

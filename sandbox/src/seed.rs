@@ -146,13 +146,30 @@ pub(crate) fn seed_messaging(
     Ok(())
 }
 
+/// Records that `data_dir` was started empty (`--no-seed`), so that a later start with the seed on
+/// does not pour the sample data into what was built there since (a bucket, a queue of the same
+/// name with other attributes); `reset` seeds it again.
+pub(crate) fn keep_unseeded(data_dir: &Path, store: &Store) -> Result<(), Error> {
+    let marker = data_dir.join(SEEDED_MARKER);
+    if !marker.exists() {
+        write_atomically(&marker, b"started empty\n")?;
+    }
+    let state_error = |source| Error::State { path: data_dir.to_path_buf(), source };
+    if store.meta(MESSAGING_SEEDED).map_err(state_error)?.is_none() {
+        store.set_meta(MESSAGING_SEEDED, "started empty").map_err(state_error)?;
+    }
+    Ok(())
+}
+
 /// Deletes every bucket, object and record in `data_dir`, keeping the lock file of this process.
 pub(crate) fn reset(data_dir: &Path) -> Result<(), Error> {
     let entries = std::fs::read_dir(data_dir).map_err(Error::io("reading", data_dir))?;
     for entry in entries {
         let entry = entry.map_err(Error::io("reading", data_dir))?;
         let path = entry.path();
-        if entry.file_name() == crate::data_dir::LOCK_FILE {
+        // The lock is held by this process; the keys of a sandbox beyond loopback are who may
+        // call it, not data, and users have pasted them.
+        if entry.file_name() == crate::data_dir::LOCK_FILE || entry.file_name() == crate::keys::KEYS_FILE {
             continue;
         }
         let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };

@@ -39,12 +39,6 @@ use common::{CommonArgs, Connection, MfaArgs};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa: MfaArgs,
-
     /// The file to read (step 4) and download (step 5).
     #[arg(long, env = "SOS_KEY", default_value = common::DEFAULT_KEY)]
     key: String,
@@ -66,6 +60,12 @@ struct Opt {
     /// [default: ./<file name of --key>].
     #[arg(long, value_name = "PATH")]
     download_to: Option<PathBuf>,
+
+    #[command(flatten)]
+    mfa: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
@@ -170,4 +170,4 @@ fn files(opt: &Opt) -> Files {
     }
 }
 
-common::example_main!(Opt, run);
+common::example_main!(Opt, run, transfers);

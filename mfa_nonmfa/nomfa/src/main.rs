@@ -33,9 +33,6 @@ use common::{CommonArgs, Connection, TransferOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
     /// List the files under this prefix.
     #[arg(long, env = "SOS_PREFIX", default_value = "Missouri Open Loop sample output/")]
     prefix: String,
@@ -56,6 +53,9 @@ struct Opt {
     /// Session lifetime to ask STS for, in seconds (STS's default: 12 hours).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<i32>,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {

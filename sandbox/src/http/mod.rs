@@ -50,7 +50,11 @@ pub(crate) struct Router {
     pub(crate) sts: Arc<sts::Sts>,
     pub(crate) sqs: Arc<sqs::Sqs>,
     pub(crate) sns: Arc<sns::Sns>,
+    /// The health check's JSON for clients on this machine: the details (data directory, pid, …).
     pub(crate) health: Arc<str>,
+    /// What other clients get: enough to tell a sandbox from another server, nothing of the
+    /// machine it runs on.
+    pub(crate) public_health: Arc<str>,
     pub(crate) chaos: Arc<Chaos>,
     /// The client's address, set per connection; the chaos API answers loopback clients only.
     pub(crate) peer: Option<SocketAddr>,
@@ -60,7 +64,8 @@ pub(crate) struct Router {
 enum Route {
     Health,
     Chaos,
-    SqsMessages,
+    /// The sandbox's own inspection paths (`/_aws/…`, in LocalStack's form): loopback clients only.
+    Inspection,
     S3,
     Sqs(String),
     Query(Service),
@@ -73,8 +78,8 @@ fn route(req: &Request<Incoming>) -> Route {
     if req.uri().path().starts_with("/_sandbox/chaos/") {
         return Route::Chaos;
     }
-    if req.uri().path().starts_with(sqs::MESSAGES_PATH) {
-        return Route::SqsMessages;
+    if req.uri().path().starts_with("/_aws/") {
+        return Route::Inspection;
     }
     if let Some(target) = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok())
         && let Some(operation) = target.strip_prefix("AmazonSQS.")
@@ -94,9 +99,21 @@ impl Router {
     async fn serve(self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let started = std::time::Instant::now();
         let (service, operation) = match route(&req) {
-            Route::Health => return Ok(reply(StatusCode::OK, "application/json", self.health.to_string())),
+            Route::Health => {
+                let health = if on_this_machine(self.peer) { &self.health } else { &self.public_health };
+                return Ok(reply(StatusCode::OK, "application/json", health.to_string()));
+            }
             Route::Chaos => return Ok(self.chaos_admin(req).await),
-            Route::SqsMessages => return Ok(self.sqs_messages(req).await),
+            Route::Inspection if req.uri().path().starts_with(sqs::MESSAGES_PATH) => {
+                return Ok(self.sqs_messages(req).await);
+            }
+            Route::Inspection if !on_this_machine(self.peer) => {
+                return Ok(line(
+                    StatusCode::FORBIDDEN,
+                    "the sandbox's /_aws/ paths answer only clients on this machine",
+                ));
+            }
+            Route::Inspection => return Ok(line(StatusCode::NOT_FOUND, "no such path")),
             Route::S3 => return self.serve_s3(req).await,
             Route::Sqs(operation) => (Service::Sqs, Some(operation)),
             Route::Query(service) => (service, None),
@@ -323,7 +340,7 @@ impl Router {
 }
 
 /// Whether a client connected over loopback (IPv4, IPv6, or IPv4 mapped into IPv6): the only
-/// clients the chaos API answers.
+/// clients the sandbox's own paths (the chaos API, the health check's details, `/_aws/…`) answer.
 fn on_this_machine(peer: Option<SocketAddr>) -> bool {
     peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback())
 }

@@ -25,16 +25,32 @@
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::s3::S3Event;
+use clap::Parser;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 /// The environment variable naming the SNS topic to publish to.
 const TOPIC_ARN_VAR: &str = "TOPIC_ARN";
 
+/// The SOS pipeline's Lambda function: each S3 ObjectCreated event in, one SNS announcement out.
+///
+/// Lambda runs it with no arguments, under its Runtime API (`AWS_LAMBDA_RUNTIME_API`), with the
+/// topic's ARN in TOPIC_ARN. Build the package with `cargo lambda build --profile lambda
+/// --output-format zip -p notifier`; infra/template.yaml deploys it.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Opt {
+    /// The ARN of the SNS topic to publish the announcements to.
+    #[arg(long, env = TOPIC_ARN_VAR, value_name = "ARN")]
+    topic_arn: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // `--help` and `--version` print and exit here, before anything needs TOPIC_ARN.
+    let opt = Opt::parse();
     lambda_runtime::tracing::init_default_subscriber();
 
-    let topic_arn = match topic_arn_from_env() {
+    let topic_arn = match topic_arn(opt.topic_arn) {
         Ok(topic_arn) => topic_arn,
         Err(message) => {
             tracing::error!("{message}");
@@ -51,14 +67,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The topic ARN from `TOPIC_ARN`, or a message saying what to set.
-fn topic_arn_from_env() -> Result<String, String> {
-    match std::env::var(TOPIC_ARN_VAR) {
-        Ok(topic_arn) if !topic_arn.trim().is_empty() => Ok(topic_arn.trim().to_owned()),
-        Ok(_) | Err(std::env::VarError::NotPresent) => Err(format!(
+/// The topic ARN from `--topic-arn` or `TOPIC_ARN`, or a message saying what to set.
+fn topic_arn(given: Option<String>) -> Result<String, String> {
+    match given {
+        Some(topic_arn) if !topic_arn.trim().is_empty() => Ok(topic_arn.trim().to_owned()),
+        _ => Err(format!(
             "{TOPIC_ARN_VAR} is not set: set it in the function's environment to the ARN of the SNS topic to publish \
              to, e.g. arn:aws:sns:us-east-1:123456789012:SnowObservingSystemsDataAvailability"
         )),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{TOPIC_ARN_VAR} is not valid UTF-8")),
     }
 }

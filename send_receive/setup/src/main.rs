@@ -40,12 +40,6 @@ use setup::policy;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa_args: MfaArgs,
-
     /// The SNS topic that announces new data.
     #[arg(long, env = "SOS_TOPIC", default_value = common::DEFAULT_TOPIC)]
     topic: String,
@@ -73,6 +67,12 @@ struct Opt {
     /// accounts whose policies require MFA, as the original's did.
     #[arg(long)]
     mfa: bool,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// What a step found or did.

@@ -54,12 +54,6 @@ use tokio::task::JoinSet;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa_args: MfaArgs,
-
     /// The queue URL [default: the seed's `.env` key `sqs_url`; on a sandbox, its seeded queue].
     #[arg(long, env = "SOS_QUEUE_URL", value_name = "URL")]
     queue_url: Option<String>,
@@ -106,6 +100,12 @@ struct Opt {
     /// Authenticate with an MFA session first.
     #[arg(long)]
     mfa: bool,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// Files at least this large get a progress bar on a terminal (8 MiB).

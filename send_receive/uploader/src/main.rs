@@ -25,12 +25,6 @@ use common::{CommonArgs, Connection, MfaArgs, TransferOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Opt {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    mfa_args: MfaArgs,
-
     /// The file to upload [default: Optimization_result.geojson here, else the repository's sample].
     file: Option<PathBuf>,
 
@@ -41,6 +35,12 @@ struct Opt {
     /// Authenticate with an MFA session first (asks for the code, or reuses a cached session).
     #[arg(long)]
     mfa: bool,
+
+    #[command(flatten)]
+    mfa_args: MfaArgs,
+
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
@@ -91,6 +91,9 @@ fn file_and_key(opt: &Opt) -> anyhow::Result<(PathBuf, String)> {
             if here.exists() { here } else { common::sample_data_path(common::DEFAULT_KEY) }
         }
     };
+    if !file.exists() {
+        bail!("{} does not exist; pass the file to upload", file.display());
+    }
     if !file.is_file() {
         bail!("{} is not a file; pass the file to upload", file.display());
     }
@@ -101,4 +104,4 @@ fn file_and_key(opt: &Opt) -> anyhow::Result<(PathBuf, String)> {
     Ok((file, key))
 }
 
-common::example_main!(Opt, run);
+common::example_main!(Opt, run, transfers);

@@ -53,7 +53,7 @@ async fn a_missing_file_is_one_clear_line() {
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no-such-file.geojson is not a file"), "{err}");
+    assert!(err.contains("no-such-file.geojson does not exist; pass the file to upload"), "{err}");
 }
 
 #[tokio::test]

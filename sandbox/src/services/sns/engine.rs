@@ -585,11 +585,12 @@ impl Sns {
             json!(format!("{}/?Action=Unsubscribe&SubscriptionArn={}", self.base_url, subscription.arn)),
         );
         if !publication.attributes.is_empty() {
-            let attrs: Map<String, Value> = publication
-                .attributes
-                .iter()
-                .map(|a| (a.name.clone(), json!({ "Type": a.data_type, "Value": a.value })))
-                .collect();
+            // By name: SDKs send a message's attributes in no particular order (a hash map's), and
+            // serde_json keeps the order of insertion.
+            let mut sorted: Vec<_> = publication.attributes.iter().collect();
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
+            let attrs: Map<String, Value> =
+                sorted.iter().map(|a| (a.name.clone(), json!({ "Type": a.data_type, "Value": a.value }))).collect();
             envelope.insert("MessageAttributes".into(), Value::Object(attrs));
         }
         Value::Object(envelope).to_string()
