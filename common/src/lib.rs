@@ -30,7 +30,8 @@ pub use conventions;
 pub use conventions::process::wait_for_signal;
 pub use conventions::sandbox_queue_url;
 pub use settings::{
-    CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, DEFAULT_QUEUE, DEFAULT_TOPIC, MfaArgs, init_tracing, load_dotenv,
+    CommonArgs, DEFAULT_BUCKET, DEFAULT_KEY, DEFAULT_QUEUE, DEFAULT_TOPIC, MfaArgs, OptionalMfa, init_tracing,
+    load_dotenv,
 };
 pub use target::{Target, TargetChoice};
 pub use transfer::{TransferOptions, download_to_file, upload_file};

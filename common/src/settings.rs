@@ -93,6 +93,19 @@ pub struct MfaArgs {
     pub duration: Option<i32>,
 }
 
+/// `--mfa` and the MFA flags, for the examples that run with or without an MFA session (uploader,
+/// subscriber, setup); `#[command(flatten)]` it before [`CommonArgs`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct OptionalMfa {
+    /// Authenticate with an MFA session first (asks for the code, or reuses a cached session), for
+    /// accounts whose policies require MFA.
+    #[arg(long = "mfa")]
+    pub enabled: bool,
+
+    #[command(flatten)]
+    pub args: MfaArgs,
+}
+
 impl MfaArgs {
     /// The settings of the environment alone (`SOS_MFA_SERIAL`, `SOS_NO_CACHE`), for programs
     /// without MFA flags that meet a role profile needing MFA.

@@ -471,11 +471,12 @@ fn write_batches(store: &Store, receiver: &mpsc::Receiver<Job>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::state::Durability;
 
-    fn message(id: &str, queue: &str) -> StoredMessage {
+    /// A message `id` on `queue`, for tests of the store.
+    pub(crate) fn message(id: &str, queue: &str) -> StoredMessage {
         StoredMessage {
             id: id.into(),
             queue: queue.into(),

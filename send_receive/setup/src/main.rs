@@ -31,7 +31,7 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Not
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Parser;
 use common::target::SandboxReason;
-use common::{CommonArgs, Connection, MfaArgs, Target};
+use common::{CommonArgs, Connection, OptionalMfa, Target};
 use setup::notification::{Destination, Plan};
 use setup::policy;
 
@@ -63,13 +63,8 @@ struct Opt {
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = ".env")]
     env_file: Option<PathBuf>,
 
-    /// Authenticate with an MFA session first (asks for the code, or reuses a cached session), for
-    /// accounts whose policies require MFA, as the original's did.
-    #[arg(long)]
-    mfa: bool,
-
     #[command(flatten)]
-    mfa_args: MfaArgs,
+    mfa: OptionalMfa,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -118,8 +113,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
              terminal, then setup again."
         );
     }
-    let config = if opt.mfa {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
+    let config = if opt.mfa.enabled {
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
         connection.sdk_config().clone()
     };

@@ -40,7 +40,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use clap::Parser;
 use common::error::ErrorKind;
-use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
+use common::{CommonArgs, Connection, OptionalMfa, Target, TransferOptions};
 use subscriber::exec::{Exec, FileInfo};
 use subscriber::fetch::{self, Fetched};
 use subscriber::journal::Journal;
@@ -97,12 +97,8 @@ struct Opt {
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROGRAM")]
     exec: Vec<String>,
 
-    /// Authenticate with an MFA session first.
-    #[arg(long)]
-    mfa: bool,
-
     #[command(flatten)]
-    mfa_args: MfaArgs,
+    mfa: OptionalMfa,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -240,8 +236,8 @@ async fn connect(opt: &Opt) -> anyhow::Result<(Connection, aws_sdk_sqs::Client, 
     if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
         println!("{note}");
     }
-    let config = if opt.mfa {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
+    let config = if opt.mfa.enabled {
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
         connection.sdk_config().clone()
     };

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use common::{CommonArgs, Connection, MfaArgs, TransferOptions};
+use common::{CommonArgs, Connection, OptionalMfa, TransferOptions};
 
 /// Upload a data file to the SOS bucket; subscribers are told about it.
 #[derive(Debug, Parser)]
@@ -32,12 +32,8 @@ struct Opt {
     #[arg(long, env = "SOS_KEY")]
     key: Option<String>,
 
-    /// Authenticate with an MFA session first (asks for the code, or reuses a cached session).
-    #[arg(long)]
-    mfa: bool,
-
     #[command(flatten)]
-    mfa_args: MfaArgs,
+    mfa: OptionalMfa,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -54,9 +50,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
         println!("{note}");
     }
-    println!("\n1. Connect{}", if opt.mfa { " with an MFA session" } else { "" });
-    let config = if opt.mfa {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
+    println!("\n1. Connect{}", if opt.mfa.enabled { " with an MFA session" } else { "" });
+    let config = if opt.mfa.enabled {
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
         connection.sdk_config().clone()
     };
