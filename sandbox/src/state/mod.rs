@@ -12,6 +12,8 @@
 //! services keep a working copy in memory and write here, inside their own locks, before they
 //! answer; at start they load it back.
 
+pub mod objects;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -80,6 +82,7 @@ pub struct StoredMessage {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    durability: Durability,
 }
 
 const SCHEMA: &str = "
@@ -113,7 +116,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), durability })
+    }
+
+    /// How hard each commit tries to reach the disk.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
