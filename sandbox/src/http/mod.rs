@@ -31,6 +31,7 @@ use self::gate::{Gate, Service};
 use crate::HEALTH_PATH;
 use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
+use crate::services::s3::RequestId;
 use crate::services::{sns, sqs, sts};
 
 /// Largest body accepted by the query and JSON services (AWS's own limit for them is 256 KiB of
@@ -150,8 +151,16 @@ impl Router {
         self.finish(&target, fault, resp, render_error).await
     }
 
-    /// S3 through s3s, with the chaos rules consulted on the operation S3 would route to.
-    async fn serve_s3(self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+    /// S3 through s3s, with the chaos rules consulted on the operation S3 would route to. Every
+    /// answer carries the request's id (`x-amz-request-id`), and an error's body the same id.
+    async fn serve_s3(self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let request_id = RequestId::new();
+        req.extensions_mut().insert(request_id.clone());
+        let resp = self.serve_s3_request(req).await?;
+        Ok(with_request_id(resp, &request_id.0))
+    }
+
+    async fn serve_s3_request(self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let query = req.uri().query().unwrap_or_default();
         let (operation, bucket) = chaos::s3_operation(req.method(), req.uri().path(), query, req.headers());
         let region = sigv4::scope_of(req.headers(), query).map(|a| a.region);
@@ -316,6 +325,28 @@ fn with_s3_message(resp: Response<Body>) -> Response<Body> {
     let (mut parts, _) = resp.into_parts();
     parts.headers.remove(hyper::header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(rewritten))
+}
+
+/// `resp` with `x-amz-request-id` (and S3's `x-amz-id-2`), and — for an error whose body has
+/// none — the same id as the body's `<RequestId>`, as S3 answers.
+fn with_request_id(resp: Response<Body>, request_id: &str) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-amz-request-id", value.clone());
+        parts.headers.insert("x-amz-id-2", value);
+    }
+    let xml = (parts.status.as_u16() >= 400).then(|| body.bytes()).flatten();
+    let rewritten = xml.as_deref().and_then(|xml| std::str::from_utf8(xml).ok()).and_then(|xml| {
+        (!xml.contains("<RequestId>") && xml.contains("</Error>"))
+            .then(|| xml.replacen("</Error>", &format!("<RequestId>{request_id}</RequestId></Error>"), 1))
+    });
+    match rewritten {
+        Some(xml) => {
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(xml))
+        }
+        None => Response::from_parts(parts, body),
+    }
 }
 
 /// An answer in `service`'s wire format: JSON 1.0 for SQS's JSON protocol, query XML otherwise.

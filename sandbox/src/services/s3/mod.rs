@@ -1,28 +1,47 @@
-//! The sandbox's S3 service: the storage of `s3s-fs`, with what a faithful S3 needs on top.
+//! The sandbox's S3 service: S3's wire protocol and signature checks from [`s3s`], S3's rules
+//! here, the objects in the sandbox's own object store ([`crate::state::objects`]), and S3's
+//! event notifications ([`notify`], [`delivery`]).
 //!
-//! Every operation is handed to [`s3s_fs::FileSystem`]; this layer adds S3's own answers where
-//! s3s-fs would differ — `NoSuchBucket` for writes and reads in a bucket that does not exist
-//! (s3s-fs would create it), `BucketNotEmpty` for deleting a bucket that holds objects (s3s-fs
-//! would delete them), `InvalidBucketName` with the naming rule, a message on every error —,
-//! `encoding-type=url` on listings, which boto3 and the aws CLI always ask for and then
-//! URL-decode (without it a key such as `a+b.txt` would come back as `a b.txt`), and bucket
-//! notifications, emitted once s3s-fs has renamed the new object into place.
+//! The rules are AWS's documented ones: any key of up to 1,024 bytes (`a` beside `a/b`, `a/`,
+//! `../x`), `NoSuchBucket` for a bucket that does not exist (never created on the way),
+//! `BucketNotEmpty`, `InvalidBucketName` with the naming rule, conditional reads (`If-Match`,
+//! `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since` → 412 or 304) and writes
+//! (`If-None-Match: *` and `If-Match` on PutObject and CompleteMultipartUpload), CopyObject's
+//! rules (`x-amz-metadata-directive`, `x-amz-copy-source-if-*`, no copy onto itself that changes
+//! nothing), multipart checks (`InvalidPart`, `InvalidPartOrder`, `EntityTooSmall`), listings v1
+//! and v2 with S3's markers, tokens and `encoding-type=url`, ListObjectVersions (the `null`
+//! version of an unversioned bucket), ListMultipartUploads and ListParts, and a message on
+//! every error.
+//!
+//! The layers: `mod.rs` is the wire glue (one method per operation, `s3s` types in and out);
+//! [`objects`], [`multipart`] and [`lists`] hold each operation's rules; the store does the
+//! writes that must be atomic (a write, its precondition and its events, in one transaction).
+//! Nothing here knows HTTP: the request id the front door gives each request arrives as a
+//! [`RequestId`] extension.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+pub(crate) mod delivery;
+mod lists;
+mod multipart;
+pub mod notify;
+mod objects;
+
+use std::sync::Arc;
 
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
-use s3s_fs::FileSystem;
 
-use crate::aws::s3_url_encode;
-use crate::notify::{CreatedObject, Notifications};
+use self::delivery::Delivery;
+use self::notify::Notifications;
+use crate::error::AwsError;
+use crate::state::objects::{ObjectError, ObjectStore};
 
 /// S3's bucket naming rule, as its `InvalidBucketName` message states it.
 pub const BUCKET_NAME_RULE: &str = "Bucket names must be 3 to 63 characters long and may contain only lower-case \
     letters, digits, dots (.) and hyphens (-); they must begin and end with a letter or digit and must not look \
     like an IP address (192.168.5.4)";
+
+/// The canonical user id of the sandbox's one account, as S3 shows owners.
+pub const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
 
 /// Whether `name` follows S3's naming rule for new buckets.
 pub fn valid_bucket_name(name: &str) -> bool {
@@ -48,7 +67,31 @@ impl s3s::validation::NameValidation for AnyBucketName {
     }
 }
 
-/// The message S3 sends with `code` where s3s or s3s-fs sent none: every S3 error carries one.
+/// The id of one S3 request: the `x-amz-request-id` header of its answer, the `RequestId` of an
+/// error's body, and the `x-amz-request-id` of the events it causes. The front door puts one in
+/// every request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A new id in S3's form: 16 upper-case hexadecimal digits.
+    pub fn new() -> Self {
+        Self(crate::aws::uuid().replace('-', "")[..16].to_uppercase())
+    }
+
+    /// The id of `req` (a new one when the front door gave none, as in tests).
+    fn of<T>(req: &S3Request<T>) -> String {
+        req.extensions.get::<Self>().map_or_else(|| Self::new().0, |id| id.0.clone())
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The message S3 sends with `code` where s3s sent none: every S3 error carries one.
 pub(crate) fn default_message(code: &S3ErrorCode) -> &'static str {
     match code {
         S3ErrorCode::SignatureDoesNotMatch => {
@@ -79,13 +122,24 @@ pub(crate) fn default_message(code: &S3ErrorCode) -> &'static str {
         S3ErrorCode::InvalidPartOrder => {
             "The list of parts was not in ascending order. Parts must be ordered by part number."
         }
+        S3ErrorCode::EntityTooSmall => "Your proposed upload is smaller than the minimum allowed object size.",
         S3ErrorCode::InvalidRange => "The requested range is not satisfiable",
         S3ErrorCode::PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+        S3ErrorCode::MalformedXML => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        S3ErrorCode::KeyTooLongError => "Your key is too long",
         S3ErrorCode::NotImplemented => {
             "A header or operation you provided implies functionality the sandbox does not have."
         }
         _ => "The sandbox could not complete the request.",
     }
+}
+
+/// An S3 error with S3's message for its code.
+pub(crate) fn s3_error(code: S3ErrorCode) -> S3Error {
+    let message = default_message(&code);
+    S3Error::with_message(code, message)
 }
 
 /// `err` with S3's message when it has none.
@@ -97,265 +151,235 @@ fn explained(mut err: S3Error) -> S3Error {
     err
 }
 
-/// An upload id s3s-fs issues (a UUID); anything else names no upload.
-fn known_upload_id(upload_id: &str) -> S3Result<()> {
-    let hex = upload_id.bytes().filter(u8::is_ascii_hexdigit).count();
-    if upload_id.len() == 36 && hex == 32 && upload_id.bytes().filter(|b| *b == b'-').count() == 4 {
-        return Ok(());
-    }
-    Err(S3Error::with_message(S3ErrorCode::NoSuchUpload, default_message(&S3ErrorCode::NoSuchUpload)))
-}
-
-/// How much of an object one read of a download takes.
-const READ_CHUNK: usize = 1024 * 1024;
-
-/// The first byte of a `Content-Range: bytes 100-199/1000`.
-fn range_start(content_range: &str) -> Option<u64> {
-    content_range.strip_prefix("bytes ")?.split('-').next()?.parse().ok()
-}
-
 fn no_such_bucket(bucket: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
 }
 
-/// How many completed multipart uploads are remembered, so that a retried
-/// `CompleteMultipartUpload` gets the answer the first one got.
-const REMEMBERED_COMPLETIONS: usize = 1000;
-
-/// A multipart upload that was completed: its id, bucket, key, ETag and location.
-#[derive(Debug, Clone)]
-struct Completed {
-    upload_id: String,
-    bucket: String,
-    key: String,
-    e_tag: Option<ETag>,
-    location: Option<String>,
+fn invalid_bucket_name(bucket: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidBucketName,
+        format!("The specified bucket is not valid: {bucket:?}. {BUCKET_NAME_RULE}."),
+    )
 }
 
-/// S3 backed by a directory.
+/// The store's refusal for an operation on `bucket`, as S3 answers it.
+fn refused(bucket: &str, err: ObjectError) -> S3Error {
+    match err {
+        ObjectError::NoSuchBucket => no_such_bucket(bucket),
+        ObjectError::BucketNotEmpty => S3Error::with_message(
+            S3ErrorCode::BucketNotEmpty,
+            format!("The bucket you tried to delete is not empty: {bucket}. Delete its objects first."),
+        ),
+        ObjectError::NoSuchKey => s3_error(S3ErrorCode::NoSuchKey),
+        ObjectError::NoSuchVersion => {
+            S3Error::with_message(S3ErrorCode::NoSuchVersion, "The specified version does not exist.".to_owned())
+        }
+        ObjectError::NoSuchUpload => s3_error(S3ErrorCode::NoSuchUpload),
+        ObjectError::PreconditionFailed => s3_error(S3ErrorCode::PreconditionFailed),
+        ObjectError::InvalidPart(number) => S3Error::with_message(
+            S3ErrorCode::InvalidPart,
+            format!("{} (part {number})", default_message(&S3ErrorCode::InvalidPart)),
+        ),
+        ObjectError::InvalidPartOrder => s3_error(S3ErrorCode::InvalidPartOrder),
+        ObjectError::EntityTooSmall { number, size } => S3Error::with_message(
+            S3ErrorCode::EntityTooSmall,
+            format!(
+                "{} Part {number} is {size} bytes; every part but the last must be at least 5 MiB.",
+                default_message(&S3ErrorCode::EntityTooSmall)
+            ),
+        ),
+        ObjectError::Io(err) => internal(format!("the object store could not read or write a file: {err}")),
+        ObjectError::Store(err) => internal(format!("the object store failed: {err}")),
+    }
+}
+
+/// A failure of the sandbox itself (500), logged.
+fn internal(message: String) -> S3Error {
+    tracing::error!("{message}");
+    S3Error::with_message(S3ErrorCode::InternalError, message)
+}
+
+/// An [`AwsError`] of the shared services (the state store) as an S3 error.
+fn from_aws(err: AwsError) -> S3Error {
+    let code = S3ErrorCode::from_bytes(err.code.as_bytes()).unwrap_or(S3ErrorCode::InternalError);
+    let mut error = S3Error::with_message(code, err.message);
+    if let Ok(status) = http::StatusCode::from_u16(err.status) {
+        error.set_status_code(status);
+    }
+    error
+}
+
+/// S3 over the sandbox's object store.
 #[derive(Debug)]
 pub(crate) struct SandboxS3 {
-    fs: FileSystem,
-    root: PathBuf,
+    store: Arc<ObjectStore>,
     notifications: Arc<Notifications>,
-    completed: Mutex<VecDeque<Completed>>,
+    delivery: Arc<Delivery>,
 }
 
 impl SandboxS3 {
-    pub(crate) fn new(fs: FileSystem, root: PathBuf, notifications: Arc<Notifications>) -> Self {
-        Self { fs, root, notifications, completed: Mutex::new(VecDeque::new()) }
-    }
-
-    fn completions(&self) -> std::sync::MutexGuard<'_, VecDeque<Completed>> {
-        self.completed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub(crate) fn new(store: Arc<ObjectStore>, notifications: Arc<Notifications>, delivery: Arc<Delivery>) -> Self {
+        Self { store, notifications, delivery }
     }
 
     /// S3's answer for a request on `bucket` when the name breaks the rule or no such bucket exists.
-    async fn check_bucket(&self, bucket: &str) -> S3Result<()> {
+    fn check_bucket(&self, bucket: &str) -> S3Result<()> {
         if !valid_bucket_name(bucket) {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidBucketName,
-                format!("The specified bucket is not valid: {bucket:?}. {BUCKET_NAME_RULE}."),
-            ));
+            return Err(invalid_bucket_name(bucket));
         }
-        // A stat of a local directory is quicker than the thread hand-off of `tokio::fs`.
-        match std::fs::metadata(self.root.join(bucket)) {
-            Ok(meta) if meta.is_dir() => Ok(()),
-            _ => Err(no_such_bucket(bucket)),
+        match self.store.bucket(bucket) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(no_such_bucket(bucket)),
+            Err(err) => Err(refused(bucket, err)),
         }
     }
-
-    /// Emits the event for a new object, in the background: S3 answers the write first.
-    async fn created(&self, bucket: String, key: String, etag: Option<&ETag>, event_name: &'static str) {
-        let size = std::fs::metadata(self.root.join(&bucket).join(&key)).map(|m| m.len()).unwrap_or(0);
-        let object = CreatedObject {
-            bucket,
-            key,
-            size,
-            etag: etag.map(|e| e.value().to_owned()).unwrap_or_default(),
-            event_name,
-        };
-        let notifications = self.notifications.clone();
-        tokio::spawn(async move { notifications.object_created(object).await });
-    }
-}
-
-/// Hands operations to `s3s-fs`, giving its errors S3's messages; with `bucket`, after S3's
-/// answer for a missing bucket. Written in the form `#[async_trait]` expands to, because the
-/// attribute cannot see into a macro's output.
-macro_rules! delegate {
-    ($($op:ident($input:ty) -> $output:ty $(, bucket $check:ident)? $(, upload $upload:ident)?;)*) => {$(
-        fn $op<'a, 'fut>(
-            &'a self,
-            req: S3Request<$input>,
-        ) -> std::pin::Pin<Box<dyn Future<Output = S3Result<S3Response<$output>>> + Send + 'fut>>
-        where
-            'a: 'fut,
-            Self: 'fut,
-        {
-            Box::pin(async move {
-                $( self.check_bucket(&req.input.$check).await?; )?
-                $( known_upload_id(&req.input.$upload)?; )?
-                self.fs.$op(req).await.map_err(explained)
-            })
-        }
-    )*};
 }
 
 #[async_trait::async_trait]
 impl S3 for SandboxS3 {
-    delegate! {
-        head_bucket(HeadBucketInput) -> HeadBucketOutput, bucket bucket;
-        list_buckets(ListBucketsInput) -> ListBucketsOutput;
-        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput, bucket bucket;
-        head_object(HeadObjectInput) -> HeadObjectOutput, bucket bucket;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput, bucket bucket;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput, bucket bucket;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput, bucket bucket;
-        upload_part(UploadPartInput) -> UploadPartOutput, bucket bucket, upload upload_id;
-        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput, bucket bucket, upload upload_id;
-        list_parts(ListPartsInput) -> ListPartsOutput, bucket bucket, upload upload_id;
-        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, bucket bucket, upload upload_id;
-    }
-
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.check_bucket(&bucket).await?;
-        let mut resp = self.fs.get_object(req).await.map_err(explained)?;
-        // s3s-fs streams the body 4 KiB per read, each read a hop to tokio's blocking pool; read
-        // the same bytes 1 MiB at a time instead. Only for plain keys, whose path is unambiguous.
-        let plain = !key.split('/').any(|part| part == ".." || part == ".");
-        if let (true, Some(length)) = (plain, resp.output.content_length.and_then(|n| u64::try_from(n).ok())) {
-            let start = resp.output.content_range.as_deref().and_then(range_start).unwrap_or(0);
-            let mut file =
-                tokio::fs::File::open(self.root.join(&bucket).join(&key)).await.map_err(S3Error::internal_error)?;
-            if start > 0 {
-                use tokio::io::AsyncSeekExt as _;
-                file.seek(std::io::SeekFrom::Start(start)).await.map_err(S3Error::internal_error)?;
-            }
-            use tokio::io::AsyncReadExt as _;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), READ_CHUNK);
-            resp.output.body = Some(StreamingBlob::wrap(stream));
-        }
-        Ok(resp)
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.list_buckets_page(req.input).map(S3Response::new)
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        if !valid_bucket_name(&req.input.bucket) {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidBucketName,
-                format!("The specified bucket is not valid: {:?}. {BUCKET_NAME_RULE}.", req.input.bucket),
-            ));
+        let bucket = &req.input.bucket;
+        if !valid_bucket_name(bucket) {
+            return Err(invalid_bucket_name(bucket));
         }
-        // Every bucket belongs to the sandbox's one account, in us-east-1, where S3 answers a
-        // request to create a bucket you already own with success (a retried CreateBucket whose
-        // answer was lost gets what the first got); elsewhere with BucketAlreadyOwnedByYou.
-        if tokio::fs::metadata(self.root.join(&req.input.bucket)).await.is_ok_and(|m| m.is_dir()) {
+        let created = self.store.create_bucket(bucket).map_err(|err| refused(bucket, err))?;
+        if !created {
+            // Every bucket belongs to the sandbox's one account, in us-east-1, where S3 answers a
+            // request to create a bucket you already own with success (a retried CreateBucket
+            // whose answer was lost gets what the first got); elsewhere with BucketAlreadyOwnedByYou.
             let constraint = req
                 .input
                 .create_bucket_configuration
                 .as_ref()
                 .and_then(|c| c.location_constraint.as_ref())
                 .map(|c| c.as_str().to_owned());
-            return match constraint.as_deref() {
-                None | Some("" | "us-east-1") => {
-                    Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) }))
-                }
-                Some(_) => Err(S3Error::with_message(
-                    S3ErrorCode::BucketAlreadyOwnedByYou,
-                    default_message(&S3ErrorCode::BucketAlreadyOwnedByYou),
-                )),
-            };
+            if !matches!(constraint.as_deref(), None | Some("" | "us-east-1")) {
+                return Err(s3_error(S3ErrorCode::BucketAlreadyOwnedByYou));
+            }
         }
-        self.fs.create_bucket(req).await.map_err(explained)
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        let bucket = req.input.bucket.clone();
-        self.check_bucket(&bucket).await?;
-        let mut entries = tokio::fs::read_dir(self.root.join(&bucket)).await.map_err(S3Error::internal_error)?;
-        if entries.next_entry().await.map_err(S3Error::internal_error)?.is_some() {
-            return Err(S3Error::with_message(
-                S3ErrorCode::BucketNotEmpty,
-                format!("The bucket you tried to delete is not empty: {bucket}. Delete its objects first."),
-            ));
-        }
-        let resp = self.fs.delete_bucket(req).await.map_err(explained)?;
-        self.notifications.remove(&bucket).map_err(crate::http::gate::s3_error)?;
-        Ok(resp)
+        let bucket = &req.input.bucket;
+        self.check_bucket(bucket)?;
+        self.store.delete_bucket(bucket).map_err(|err| refused(bucket, err))?;
+        self.notifications.remove(bucket).map_err(from_aws)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.check_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(crate::REGION.to_owned()), ..Default::default() }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.check_bucket(&req.input.bucket)?;
+        // us-east-1 is the one region S3 answers with an empty LocationConstraint.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.check_bucket(&bucket).await?;
-        let resp = self.fs.put_object(req).await.map_err(explained)?;
-        self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:Put").await;
-        Ok(resp)
+        self.put_object_in_store(req).await.map(S3Response::new).map_err(explained)
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.get_object_from_store(req).await.map(S3Response::new).map_err(explained)
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.head_object_from_store(req).map(S3Response::new).map_err(explained)
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.delete_object_from_store(req).map(S3Response::new).map_err(explained)
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.delete_objects_from_store(req).map(S3Response::new).map_err(explained)
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.check_bucket(&bucket).await?;
-        if let CopySource::Bucket { bucket: source, .. } = &req.input.copy_source {
-            self.check_bucket(source).await?;
-        }
-        let resp = self.fs.copy_object(req).await.map_err(explained)?;
-        let etag = resp.output.copy_object_result.as_ref().and_then(|r| r.e_tag.as_ref());
-        self.created(bucket, key, etag, "ObjectCreated:Copy").await;
-        Ok(resp)
+        self.copy_object_in_store(req).await.map(S3Response::new).map_err(explained)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.create_upload(req).map(S3Response::new).map_err(explained)
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        self.upload_part_to_store(req).await.map(S3Response::new).map_err(explained)
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.upload_part_copy_to_store(req).await.map(S3Response::new).map_err(explained)
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let upload_id = req.input.upload_id.clone();
-        self.check_bucket(&bucket).await?;
-        known_upload_id(&upload_id)?;
-        // A retry of a completion that succeeded (its answer lost on the way): S3 answers it as it
-        // answered the first, and announces nothing again.
-        let done = self.completions().iter().find(|c| c.upload_id == upload_id).cloned();
-        if let Some(done) = done
-            && done.bucket == bucket
-            && done.key == key
-        {
-            return Ok(S3Response::new(CompleteMultipartUploadOutput {
-                bucket: Some(done.bucket),
-                key: Some(done.key),
-                e_tag: done.e_tag,
-                location: done.location,
-                ..Default::default()
-            }));
-        }
-        let resp = self.fs.complete_multipart_upload(req).await.map_err(explained)?;
-        {
-            let mut completed = self.completions();
-            if completed.len() >= REMEMBERED_COMPLETIONS {
-                completed.pop_front();
-            }
-            completed.push_back(Completed {
-                upload_id,
-                bucket: bucket.clone(),
-                key: key.clone(),
-                e_tag: resp.output.e_tag.clone(),
-                location: resp.output.location.clone(),
-            });
-        }
-        self.created(bucket, key, resp.output.e_tag.as_ref(), "ObjectCreated:CompleteMultipartUpload").await;
-        Ok(resp)
+        self.complete_upload(req).map(S3Response::new).map_err(explained)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.abort_upload(req).map(S3Response::new).map_err(explained)
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.list_parts_page(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.list_uploads_page(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.list_objects_v1(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.list_objects_v2_page(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.list_versions_page(req.input).map(S3Response::new).map_err(explained)
     }
 
     async fn put_bucket_notification_configuration(
         &self,
         req: S3Request<PutBucketNotificationConfigurationInput>,
     ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        let request_id = RequestId::of(&req);
         let input = req.input;
-        self.check_bucket(&input.bucket).await?;
+        self.check_bucket(&input.bucket)?;
         if let Err(message) = self.notifications.validate(&input.notification_configuration) {
             return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, message));
         }
-        self.notifications.set(&input.bucket, input.notification_configuration).map_err(crate::http::gate::s3_error)?;
+        self.notifications.set(&input.bucket, input.notification_configuration, &request_id).map_err(from_aws)?;
+        self.delivery.wake();
         Ok(S3Response::new(PutBucketNotificationConfigurationOutput::default()))
     }
 
@@ -363,7 +387,7 @@ impl S3 for SandboxS3 {
         &self,
         req: S3Request<GetBucketNotificationConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
-        self.check_bucket(&req.input.bucket).await?;
+        self.check_bucket(&req.input.bucket)?;
         let config = self.notifications.get(&req.input.bucket);
         Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
             event_bridge_configuration: config.event_bridge_configuration,
@@ -372,60 +396,11 @@ impl S3 for SandboxS3 {
             topic_configurations: config.topic_configurations,
         }))
     }
-
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        let url = wants_url_encoding(req.input.encoding_type.as_ref());
-        self.check_bucket(&req.input.bucket).await?;
-        let mut resp = self.fs.list_objects(req).await.map_err(explained)?;
-        if url {
-            let out = &mut resp.output;
-            for field in [&mut out.prefix, &mut out.delimiter, &mut out.marker, &mut out.next_marker] {
-                encode_field(field);
-            }
-            encode_listing(out.contents.as_deref_mut(), out.common_prefixes.as_deref_mut());
-            out.encoding_type = Some(EncodingType::from_static(EncodingType::URL));
-        }
-        Ok(resp)
-    }
-
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let url = wants_url_encoding(req.input.encoding_type.as_ref());
-        self.check_bucket(&req.input.bucket).await?;
-        let mut resp = self.fs.list_objects_v2(req).await.map_err(explained)?;
-        if url {
-            let out = &mut resp.output;
-            for field in [&mut out.prefix, &mut out.delimiter, &mut out.start_after] {
-                encode_field(field);
-            }
-            encode_listing(out.contents.as_deref_mut(), out.common_prefixes.as_deref_mut());
-            out.encoding_type = Some(EncodingType::from_static(EncodingType::URL));
-        }
-        Ok(resp)
-    }
-}
-
-fn wants_url_encoding(encoding: Option<&EncodingType>) -> bool {
-    encoding.is_some_and(|e| e.as_str() == EncodingType::URL)
-}
-
-fn encode_field(field: &mut Option<String>) {
-    if let Some(value) = field {
-        *value = s3_url_encode(value);
-    }
-}
-
-fn encode_listing(contents: Option<&mut [Object]>, prefixes: Option<&mut [CommonPrefix]>) {
-    for object in contents.unwrap_or_default() {
-        encode_field(&mut object.key);
-    }
-    for prefix in prefixes.unwrap_or_default() {
-        encode_field(&mut prefix.prefix);
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::valid_bucket_name;
+    use super::{RequestId, valid_bucket_name};
 
     #[test]
     fn bucket_names_follow_s3s_rule() {
@@ -435,5 +410,13 @@ mod tests {
         for bad in ["My_Bucket", "ab", "-abc", "abc-", "a..b", "192.168.5.4", "UPPER", &"a".repeat(64)] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn request_ids_have_s3s_shape() {
+        let id = RequestId::new().0;
+        assert_eq!(id.len(), 16);
+        assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)), "{id}");
+        assert_ne!(id, RequestId::new().0);
     }
 }

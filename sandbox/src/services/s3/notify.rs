@@ -1,25 +1,30 @@
-//! S3 event notifications: the bucket configurations (`PutBucketNotificationConfiguration`) and
-//! the delivery of `ObjectCreated` events to queues, topics and the Lambda stand-in.
+//! S3 event notifications: the bucket configurations (`PutBucketNotificationConfiguration`),
+//! the events S3 sends, and their way out through the outbox.
 //!
-//! An event is emitted once the object is durably in place (after s3s-fs's rename), in the JSON
-//! shape S3 sends: `Records[]` with `eventVersion` 2.1, `eventSource` `aws:s3`, `eventName`
-//! without the `s3:` prefix, and the key URL-encoded as S3 encodes it (space as `+`). A Lambda
-//! target runs `notifier`'s handler in-process — the same function the deployed Lambda runs —
-//! with an SNS client pointed at the sandbox itself.
+//! A write's events are built here, in the JSON S3 sends (`Records[]` of
+//! [`aws_lambda_events`]' `S3EventRecord`: `eventVersion` 2.1, `eventSource` `aws:s3`,
+//! `eventName` without the `s3:` prefix, the key URL-encoded as S3 encodes it, space as `+`), one
+//! per configuration that covers the event, and added to the outbox in the write's own
+//! transaction ([`Notifications::enqueue`]); [`super::delivery`] sends them. Setting a
+//! configuration sends `s3:TestEvent` to its queues and topics, through the outbox too.
 //!
 //! Configurations are kept in the durable store (as S3's XML), so they survive restarts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use aws_lambda_events::event::s3::{
+    S3Bucket, S3Entity, S3Event, S3EventRecord, S3Object, S3RequestParameters, S3UserIdentity,
+};
 use s3s::dto::{NotificationConfiguration, NotificationConfigurationFilter};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::aws::{arn_name, s3_url_encode, timestamp_ms, uuid};
+use crate::aws::{s3_url_encode, timestamp_ms};
 use crate::error::AwsError;
 use crate::services::sns::Sns;
 use crate::services::sqs::Sqs;
-use crate::state::{Store, StoreError};
+use crate::state::{Store, StoreError, Writer};
 use crate::{ACCOUNT_ID, REGION};
 
 const NOTIFICATION_RECORD: &str = "s3-notification";
@@ -27,45 +32,67 @@ const NOTIFICATION_RECORD: &str = "s3-notification";
 /// The ARN of the sandbox's Lambda stand-in, the `notifier` function.
 pub const NOTIFIER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:sos-notifier";
 
-/// An object that was just created.
+/// What happened to an object, as its event tells it.
 #[derive(Debug, Clone)]
-pub struct CreatedObject {
+pub struct ObjectEvent {
     /// Bucket.
     pub bucket: String,
     /// Key, as stored (not encoded).
     pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// ETag without quotes.
-    pub etag: String,
-    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`, `ObjectCreated:Copy`.
+    /// Size in bytes (not for removals).
+    pub size: Option<u64>,
+    /// ETag without quotes (not for removals).
+    pub etag: Option<String>,
+    /// Version id, for a versioned bucket.
+    pub version_id: Option<String>,
+    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`, `ObjectCreated:Copy`,
+    /// `ObjectRemoved:Delete`.
     pub event_name: &'static str,
+    /// The id of the request that caused it (`x-amz-request-id`).
+    pub request_id: String,
 }
 
-/// Bucket notification configurations and their delivery.
+/// The `s3:TestEvent` S3 sends to a queue or topic when a configuration names it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TestEvent<'a> {
+    service: &'static str,
+    event: &'static str,
+    time: String,
+    bucket: &'a str,
+    request_id: &'a str,
+    host_id: &'a str,
+}
+
+/// Bucket notification configurations, and the events they ask for.
 #[derive(Debug)]
 pub struct Notifications {
     configs: Mutex<HashMap<String, NotificationConfiguration>>,
     store: Arc<Store>,
     sqs: Arc<Sqs>,
     sns: Arc<Sns>,
-    lambda: aws_sdk_sns::Client,
-    lambda_topic: String,
+}
+
+/// S3's sequencer: a hexadecimal value that grows with every event.
+fn sequencer() -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    let mut current = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(current.saturating_add(1));
+        match LAST.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return format!("{next:016X}"),
+            Err(actual) => current = actual,
+        }
+    }
 }
 
 impl Notifications {
-    /// Delivery through `sqs` and `sns`; the Lambda stand-in publishes to `lambda_topic` with
-    /// the SNS client `lambda` (the sandbox gives it one that reaches its own SNS in-process,
-    /// signed with the MFA-exempt application key, as a Lambda's role would be exempt).
-    ///
-    /// Loads the configurations `store` holds.
-    pub(crate) fn open(
-        store: Arc<Store>,
-        sqs: Arc<Sqs>,
-        sns: Arc<Sns>,
-        lambda: aws_sdk_sns::Client,
-        lambda_topic: String,
-    ) -> Result<Self, StoreError> {
+    /// The configurations `store` holds; destinations are checked against `sqs` and `sns`.
+    pub(crate) fn open(store: Arc<Store>, sqs: Arc<Sqs>, sns: Arc<Sns>) -> Result<Self, StoreError> {
         let mut configs = HashMap::new();
         for (bucket, xml) in store.records::<String>(NOTIFICATION_RECORD)? {
             match from_xml(&xml) {
@@ -75,7 +102,7 @@ impl Notifications {
                 None => tracing::warn!("the stored notification configuration of bucket {bucket} is not valid XML"),
             }
         }
-        Ok(Self { configs: Mutex::new(configs), store, sqs, sns, lambda, lambda_topic })
+        Ok(Self { configs: Mutex::new(configs), store, sqs, sns })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NotificationConfiguration>> {
@@ -112,11 +139,31 @@ impl Notifications {
         check_overlaps(config)
     }
 
-    /// Replaces the configuration of `bucket`.
-    pub fn set(&self, bucket: &str, config: NotificationConfiguration) -> Result<(), AwsError> {
+    /// Replaces the configuration of `bucket`, and (in the same transaction) sends
+    /// `s3:TestEvent` to each of its queues and topics, as S3 does.
+    pub fn set(&self, bucket: &str, config: NotificationConfiguration, request_id: &str) -> Result<(), AwsError> {
         let mut configs = self.lock();
         let xml = to_xml(&config)?;
-        self.store.write(|w| w.put(NOTIFICATION_RECORD, bucket, &xml))?;
+        let test = TestEvent {
+            service: "Amazon S3",
+            event: "s3:TestEvent",
+            time: timestamp_ms(),
+            bucket,
+            request_id,
+            host_id: request_id,
+        };
+        let test = serde_json::to_string(&test).map_err(|err| AwsError::internal(err.to_string()))?;
+        let now = crate::aws::now_ms();
+        self.store.write(|w| {
+            w.put(NOTIFICATION_RECORD, bucket, &xml)?;
+            for queue in config.queue_configurations.iter().flatten() {
+                w.enqueue_event(&queue.queue_arn, &test, now)?;
+            }
+            for topic in config.topic_configurations.iter().flatten() {
+                w.enqueue_event(&topic.topic_arn, &test, now)?;
+            }
+            Ok(())
+        })?;
         configs.insert(bucket.to_owned(), config);
         Ok(())
     }
@@ -134,56 +181,116 @@ impl Notifications {
         self.lock().get(bucket).cloned().unwrap_or_default()
     }
 
-    /// Sends the event for `object` to every matching target. Runs after the write has
-    /// returned; failures are logged, as S3 does not fail a PUT for a notification.
-    pub async fn object_created(&self, object: CreatedObject) {
-        let config = self.get(&object.bucket);
-        let name = format!("s3:{}", object.event_name);
+    /// Whether any configuration of `bucket` asks for events.
+    pub fn wanted(&self, bucket: &str) -> bool {
+        self.lock().contains_key(bucket)
+    }
+
+    /// Adds to the outbox, within the write's transaction `w`, the event for `event` for every
+    /// configuration of its bucket that covers it. Returns how many were added.
+    pub fn enqueue(&self, w: &Writer<'_>, event: &ObjectEvent) -> Result<usize, StoreError> {
+        let configs = self.lock();
+        let Some(config) = configs.get(&event.bucket) else { return Ok(0) };
+        let name = format!("s3:{}", event.event_name);
         let matching = |events: &[s3s::dto::Event], filter: &Option<NotificationConfigurationFilter>| {
-            covers(events, filter, &name, &object.key)
+            covers(events, filter, &name, &event.key)
         };
-        // S3 names the configuration in each event; it makes up an id for one that has none.
-        let event = |id: &Option<String>| event_json(&object, id.as_deref().unwrap_or("sandbox-generated"));
+        let mut destinations: Vec<(&str, &Option<String>)> = Vec::new();
         for queue in config.queue_configurations.iter().flatten().filter(|q| matching(&q.events, &q.filter)) {
-            let name = arn_name(&queue.queue_arn);
-            if let Err(err) = self.sqs.send(name, event(&queue.id).to_string(), Default::default(), 0) {
-                tracing::warn!("S3 could not notify queue {name}: {}", err.message);
-            }
+            destinations.push((&queue.queue_arn, &queue.id));
         }
         for topic in config.topic_configurations.iter().flatten().filter(|t| matching(&t.events, &t.filter)) {
-            let message = event(&topic.id).to_string();
-            if let Err(err) = self.sns.publish(&topic.topic_arn, &message, Some("Amazon S3 Notification"), &[]) {
-                tracing::warn!("S3 could not notify topic {}: {}", topic.topic_arn, err.message);
-            }
+            destinations.push((&topic.topic_arn, &topic.id));
         }
         for lambda in config.lambda_function_configurations.iter().flatten().filter(|l| matching(&l.events, &l.filter))
         {
-            if lambda.lambda_function_arn != NOTIFIER_ARN {
-                tracing::warn!(function = lambda.lambda_function_arn, "the sandbox runs only the notifier function");
-                continue;
-            }
-            self.invoke_notifier(&event(&lambda.id)).await;
+            destinations.push((&lambda.lambda_function_arn, &lambda.id));
         }
+        if destinations.is_empty() {
+            return Ok(0);
+        }
+        let now = crate::aws::now_ms();
+        let sequencer = sequencer();
+        for (destination, id) in &destinations {
+            // S3 names the configuration in each event; it makes up an id for one that has none.
+            let record = event_record(event, id.as_deref().unwrap_or("sandbox-generated"), &sequencer);
+            w.enqueue_event(destination, &event_json(record)?, now)?;
+        }
+        Ok(destinations.len())
     }
+}
 
-    /// The Lambda stand-in: like Lambda's asynchronous invocation, it retries a failed run twice.
-    async fn invoke_notifier(&self, event: &Value) {
-        let event: aws_lambda_events::event::s3::S3Event = match serde_json::from_value(event.clone()) {
-            Ok(event) => event,
-            Err(err) => {
-                tracing::error!("the S3 event does not fit aws_lambda_events' S3Event: {err}");
-                return;
-            }
-        };
-        for attempt in 1..=3 {
-            match notifier::handle(event.clone(), &self.lambda, &self.lambda_topic).await {
-                Ok(output) => {
-                    tracing::info!("the notifier published {} announcement(s)", output.message_ids.len());
-                    return;
-                }
-                Err(err) => tracing::warn!("the notifier failed (attempt {attempt} of 3): {err}"),
-            }
+/// The record S3 sends for `event` to the destination of configuration `configuration_id`.
+pub fn event_record(event: &ObjectEvent, configuration_id: &str, sequencer: &str) -> S3EventRecord {
+    let mut object = S3Object::default();
+    object.key = Some(s3_url_encode(&event.key));
+    object.size = event.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+    object.e_tag.clone_from(&event.etag);
+    object.version_id.clone_from(&event.version_id);
+    object.sequencer = Some(sequencer.to_owned());
+
+    let mut owner = S3UserIdentity::default();
+    owner.principal_id = Some(ACCOUNT_ID.to_owned());
+    let mut bucket = S3Bucket::default();
+    bucket.name = Some(event.bucket.clone());
+    bucket.owner_identity = Some(owner);
+    bucket.arn = Some(format!("arn:aws:s3:::{}", event.bucket));
+
+    let mut entity = S3Entity::default();
+    entity.schema_version = Some("1.0".to_owned());
+    entity.configuration_id = Some(configuration_id.to_owned());
+    entity.bucket = bucket;
+    entity.object = object;
+
+    let mut caller = S3UserIdentity::default();
+    caller.principal_id = Some(format!("AWS:{ACCOUNT_ID}"));
+    let mut request = S3RequestParameters::default();
+    request.source_ip_address = Some("127.0.0.1".to_owned());
+
+    let mut record = S3EventRecord::default();
+    record.event_version = Some("2.1".to_owned());
+    record.event_source = Some("aws:s3".to_owned());
+    record.aws_region = Some(REGION.to_owned());
+    record.event_time = event_time();
+    record.event_name = Some(event.event_name.to_owned());
+    record.principal_id = caller;
+    record.request_parameters = request;
+    record.response_elements = HashMap::from([
+        ("x-amz-request-id".to_owned(), event.request_id.clone()),
+        ("x-amz-id-2".to_owned(), format!("sandbox/{}", event.request_id)),
+    ]);
+    record.s3 = entity;
+    record
+}
+
+/// Now, to the millisecond (S3's event times have milliseconds).
+fn event_time() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// `record` as the JSON S3 sends: one record under `Records`, without the fields S3 leaves out
+/// (those the record has no value for), and the time with milliseconds.
+pub fn event_json(record: S3EventRecord) -> Result<String, serde_json::Error> {
+    let time = record.event_time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let mut event = S3Event::default();
+    event.records = vec![record];
+    let mut value = serde_json::to_value(&event)?;
+    drop_nulls(&mut value);
+    if let Some(record) = value.pointer_mut("/Records/0/eventTime") {
+        *record = serde_json::Value::String(time);
+    }
+    serde_json::to_string(&value)
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -291,41 +398,6 @@ pub fn from_xml(xml: &str) -> Option<NotificationConfiguration> {
 pub fn from_xml_bytes(xml: &[u8]) -> Option<NotificationConfiguration> {
     let mut de = s3s::xml::Deserializer::new(xml);
     <NotificationConfiguration as s3s::xml::Deserialize>::deserialize(&mut de).ok()
-}
-
-/// The event S3 sends for `object` to the destination of configuration `configuration_id`.
-pub fn event_json(object: &CreatedObject, configuration_id: &str) -> Value {
-    let now = timestamp_ms();
-    json!({
-        "Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": REGION,
-            "eventTime": now,
-            "eventName": object.event_name,
-            "userIdentity": { "principalId": format!("AWS:{ACCOUNT_ID}") },
-            "requestParameters": { "sourceIPAddress": "127.0.0.1" },
-            "responseElements": {
-                "x-amz-request-id": uuid().replace('-', "")[..16].to_uppercase(),
-                "x-amz-id-2": "sandbox",
-            },
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": configuration_id,
-                "bucket": {
-                    "name": object.bucket,
-                    "ownerIdentity": { "principalId": ACCOUNT_ID },
-                    "arn": format!("arn:aws:s3:::{}", object.bucket),
-                },
-                "object": {
-                    "key": s3_url_encode(&object.key),
-                    "size": object.size,
-                    "eTag": object.etag,
-                    "sequencer": format!("{:016X}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64),
-                },
-            },
-        }]
-    })
 }
 
 #[cfg(test)]
