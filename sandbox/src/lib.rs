@@ -387,6 +387,12 @@ fn lambda_sns_client(http: aws_smithy_runtime_api::client::http::SharedHttpClien
         .endpoint_url("http://sandbox.internal")
         .credentials_provider(credentials)
         .http_client(http)
+        // The SDK's retries stay (a lost answer is retried as over HTTP) but without its
+        // one-second backoff: a delivery that still fails goes back to the outbox, which retries.
+        .retry_config(
+            aws_sdk_sns::config::retry::RetryConfig::standard()
+                .with_initial_backoff(std::time::Duration::from_millis(10)),
+        )
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }

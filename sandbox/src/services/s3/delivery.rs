@@ -11,10 +11,12 @@
 //! destination and body — never silently. A delivery whose answer was lost may be repeated:
 //! at least once, not exactly once, as on AWS.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::Notify;
 
 use super::notify::NOTIFIER_ARN;
@@ -29,10 +31,8 @@ pub const MAX_EVENT_AGE: Duration = Duration::from_secs(6 * 60 * 60);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The first wait after a failed attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Events read from the outbox at a time.
-const BATCH: usize = 64;
 /// Deliveries in flight at a time.
-const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 32;
 
 /// Sends the outbox's events to their destinations.
 #[derive(Debug)]
@@ -70,16 +70,49 @@ impl Delivery {
         self.wake.notify_one();
     }
 
-    /// Runs until the task is aborted.
+    /// Runs until the task is aborted: keeps up to [`IN_FLIGHT`] deliveries going, claiming
+    /// events from the outbox as deliveries finish, and records each outcome as it comes.
     pub(crate) async fn run(self: Arc<Self>) {
+        let mut in_flight = FuturesUnordered::new();
+        // The events being delivered: still due in the outbox until settled, so skipped when
+        // more are read. (Kept in memory only: after a restart every unsettled event is due.)
+        let mut delivering = HashSet::new();
         loop {
-            match self.round().await {
-                Ok(true) => {}
-                Ok(false) => self.idle().await,
-                Err(err) => {
-                    tracing::error!("the S3 event outbox could not be read or updated: {err}; trying again in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            let room = IN_FLIGHT - in_flight.len();
+            match self.outbox.due(now_ms(), room + delivering.len()) {
+                Ok(due) => {
+                    let new: Vec<Pending> =
+                        due.into_iter().filter(|p| !delivering.contains(&p.seq)).take(room).collect();
+                    for pending in new {
+                        delivering.insert(pending.seq);
+                        in_flight.push(self.attempt(pending));
+                    }
                 }
+                Err(err) => {
+                    tracing::error!("the S3 event outbox could not be read: {err}; trying again in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            if in_flight.is_empty() {
+                self.idle().await;
+                continue;
+            }
+            tokio::select! {
+                Some(outcome) = in_flight.next() => {
+                    let mut outcomes = vec![outcome];
+                    while let Some(Some(outcome)) = in_flight.next().now_or_never() {
+                        outcomes.push(outcome);
+                    }
+                    if let Err(err) = self.outbox.settle(&outcomes) {
+                        // Still due: delivered again (at least once).
+                        tracing::error!("the S3 event outbox could not be updated: {err}");
+                    }
+                    for outcome in &outcomes {
+                        delivering.remove(&outcome.seq());
+                    }
+                }
+                () = self.wake.notified(), if in_flight.len() < IN_FLIGHT => {}
             }
         }
     }
@@ -97,18 +130,6 @@ impl Delivery {
             }
             None => self.wake.notified().await,
         }
-    }
-
-    /// Delivers the events due now; `false` when none was.
-    async fn round(&self) -> Result<bool, crate::state::StoreError> {
-        let due = self.outbox.due(now_ms(), BATCH)?;
-        if due.is_empty() {
-            return Ok(false);
-        }
-        let outcomes: Vec<Outcome> =
-            futures::stream::iter(due).map(|pending| self.attempt(pending)).buffer_unordered(IN_FLIGHT).collect().await;
-        self.outbox.settle(&outcomes)?;
-        Ok(true)
     }
 
     /// One attempt at one event.

@@ -46,6 +46,15 @@ pub enum Outcome {
     Dropped(i64),
 }
 
+impl Outcome {
+    /// The event's row.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Delivered(seq) | Self::Retry(seq, _) | Self::Dropped(seq) => *seq,
+        }
+    }
+}
+
 impl Writer<'_> {
     /// Adds an event for `destination` to the outbox, due at once.
     pub fn enqueue_event(&self, destination: &str, event: &str, now_ms: u64) -> Result<(), StoreError> {
