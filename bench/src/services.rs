@@ -2,7 +2,10 @@
 //! sandbox, moto, ministack — for `bench/services.sh` to compare. Prints one JSON line of ops/s.
 //!
 //! Load: `--ops` objects of `--size` bytes put, then got, 16 requests in flight (S3, path-style);
-//! `--ops` messages sent, then received (up to 10 a call) and deleted one by one, 16 workers (SQS).
+//! with `--notified-bucket`, `--ops` more put into that bucket, whose uploads are announced (S3
+//! event → SNS → SQS, as `setup` wires it, or the sandbox's seeded bucket); `--lists` listings of
+//! the first 1,000 keys; `--ops` messages sent, then received (up to 10 a call) and deleted one
+//! by one, 16 workers (SQS).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +38,36 @@ struct Opt {
     /// Secret key.
     #[arg(long, default_value = "test")]
     secret_key: String,
+    /// An existing bucket whose uploads are announced (notifications wired): measure PUT into it.
+    #[arg(long)]
+    notified_bucket: Option<String>,
+    /// Listings of 1,000 keys to time (ListObjectsV2, max-keys 1000).
+    #[arg(long, default_value_t = 200)]
+    lists: usize,
+}
+
+/// Puts `ops` objects of `body` into `bucket` under `prefix`, `concurrency` in flight; ops/s.
+async fn put_rate(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    body: &[u8],
+    ops: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let puts = futures::stream::iter(0..ops)
+        .map(|i| {
+            let (s3, bucket, body) = (s3.clone(), bucket.to_owned(), body.to_vec());
+            let key = format!("{prefix}{i}");
+            async move { s3.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send().await }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let rate = rate(ops, started);
+    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+    Ok(rate)
 }
 
 #[tokio::main]
@@ -69,17 +102,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let queue_url = queue.queue_url().context("no queue URL")?.to_owned();
     let body = vec![b'x'; opt.size];
 
-    let started = Instant::now();
-    let puts = futures::stream::iter(0..opt.ops)
-        .map(|i| {
-            let (s3, bucket, body) = (s3.clone(), bucket.clone(), body.clone());
-            async move { s3.put_object().bucket(bucket).key(format!("o/{i}")).body(ByteStream::from(body)).send().await }
-        })
-        .buffer_unordered(opt.concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let put_rate = rate(opt.ops, started);
-    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+    let put_rate = put_rate(&s3, &bucket, "o/", &body, opt.ops, opt.concurrency).await?;
 
     let started = Instant::now();
     let gets = futures::stream::iter(0..opt.ops)
@@ -97,6 +120,30 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let get_rate = rate(opt.ops, started);
     let got = gets.into_iter().collect::<Result<Vec<_>, _>>().context("a GET failed")?;
     anyhow::ensure!(got.iter().all(|n| *n == opt.size), "a GET returned the wrong size");
+
+    let started = Instant::now();
+    let lists = futures::stream::iter(0..opt.lists)
+        .map(|_| {
+            let (s3, bucket) = (s3.clone(), bucket.clone());
+            async move {
+                let out = s3.list_objects_v2().bucket(bucket).prefix("o/").max_keys(1000).send().await?;
+                Ok::<usize, aws_sdk_s3::error::SdkError<_>>(out.contents().len())
+            }
+        })
+        .buffer_unordered(opt.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let list_rate = rate(opt.lists, started);
+    let listed = lists.into_iter().collect::<Result<Vec<_>, _>>().context("a listing failed")?;
+    anyhow::ensure!(listed.iter().all(|n| *n == opt.ops.min(1000)), "a listing returned the wrong number of keys");
+
+    let notified_rate = match &opt.notified_bucket {
+        Some(notified) => {
+            let prefix = format!("bench-{run_id}/");
+            Some(put_rate(&s3, notified, &prefix, &body, opt.ops, opt.concurrency).await?)
+        }
+        None => None,
+    };
 
     let started = Instant::now();
     let sends = futures::stream::iter(0..opt.ops)
@@ -146,8 +193,10 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let elapsed = finished.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| started.elapsed());
     let receive_rate = opt.ops as f64 / elapsed.as_secs_f64();
 
+    let notified = notified_rate.map(|r| format!(", \"s3_put_notified\": {r:.0}")).unwrap_or_default();
     println!(
-        "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"
+        "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"s3_list_1000\": {list_rate:.0}{notified}, \
+         \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"
     );
     Ok(())
 }

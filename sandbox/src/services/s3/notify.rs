@@ -141,8 +141,11 @@ impl Notifications {
 
     /// Replaces the configuration of `bucket`, and (in the same transaction) sends
     /// `s3:TestEvent` to each of its queues and topics, as S3 does.
+    ///
+    /// The map in memory is changed while the store's transaction is open: a write takes the
+    /// store's lock and then this map's (to find the configurations its events need), so this
+    /// map is never held while waiting for the store.
     pub fn set(&self, bucket: &str, config: NotificationConfiguration, request_id: &str) -> Result<(), AwsError> {
-        let mut configs = self.lock();
         let xml = to_xml(&config)?;
         let test = TestEvent {
             service: "Amazon S3",
@@ -154,7 +157,8 @@ impl Notifications {
         };
         let test = serde_json::to_string(&test).map_err(|err| AwsError::internal(err.to_string()))?;
         let now = crate::aws::now_ms();
-        self.store.write(|w| {
+        let mut previous = None;
+        let written = self.store.write(|w| {
             w.put(NOTIFICATION_RECORD, bucket, &xml)?;
             for queue in config.queue_configurations.iter().flatten() {
                 w.enqueue_event(&queue.queue_arn, &test, now)?;
@@ -162,28 +166,42 @@ impl Notifications {
             for topic in config.topic_configurations.iter().flatten() {
                 w.enqueue_event(&topic.topic_arn, &test, now)?;
             }
+            previous = Some(self.lock().insert(bucket.to_owned(), config.clone()));
             Ok(())
-        })?;
-        configs.insert(bucket.to_owned(), config);
-        Ok(())
+        });
+        if written.is_err() {
+            self.restore(bucket, previous);
+        }
+        Ok(written?)
     }
 
     /// Forgets the configuration of a deleted `bucket`.
     pub fn remove(&self, bucket: &str) -> Result<(), AwsError> {
+        let mut previous = None;
+        let written = self.store.write(|w| {
+            w.delete(NOTIFICATION_RECORD, bucket)?;
+            previous = Some(self.lock().remove(bucket));
+            Ok(())
+        });
+        if written.is_err() {
+            self.restore(bucket, previous);
+        }
+        Ok(written?)
+    }
+
+    /// Puts back what a change whose transaction failed replaced.
+    fn restore(&self, bucket: &str, previous: Option<Option<NotificationConfiguration>>) {
+        let Some(previous) = previous else { return };
         let mut configs = self.lock();
-        self.store.write(|w| w.delete(NOTIFICATION_RECORD, bucket))?;
-        configs.remove(bucket);
-        Ok(())
+        match previous {
+            Some(config) => configs.insert(bucket.to_owned(), config),
+            None => configs.remove(bucket),
+        };
     }
 
     /// The configuration of `bucket` (empty when none was set).
     pub fn get(&self, bucket: &str) -> NotificationConfiguration {
         self.lock().get(bucket).cloned().unwrap_or_default()
-    }
-
-    /// Whether any configuration of `bucket` asks for events.
-    pub fn wanted(&self, bucket: &str) -> bool {
-        self.lock().contains_key(bucket)
     }
 
     /// Adds to the outbox, within the write's transaction `w`, the event for `event` for every
