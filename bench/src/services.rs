@@ -47,7 +47,7 @@ struct Opt {
 }
 
 /// Puts `ops` objects of `body` into `bucket` under `prefix`, `concurrency` in flight; ops/s.
-async fn put_rate(
+async fn puts(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
@@ -102,7 +102,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let queue_url = queue.queue_url().context("no queue URL")?.to_owned();
     let body = vec![b'x'; opt.size];
 
-    let put_rate = put_rate(&s3, &bucket, "o/", &body, opt.ops, opt.concurrency).await?;
+    let put_rate = puts(&s3, &bucket, "o/", &body, opt.ops, opt.concurrency).await?;
 
     let started = Instant::now();
     let gets = futures::stream::iter(0..opt.ops)
@@ -140,7 +140,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let notified_rate = match &opt.notified_bucket {
         Some(notified) => {
             let prefix = format!("bench-{run_id}/");
-            Some(put_rate(&s3, notified, &prefix, &body, opt.ops, opt.concurrency).await?)
+            Some(puts(&s3, notified, &prefix, &body, opt.ops, opt.concurrency).await?)
         }
         None => None,
     };
