@@ -461,6 +461,44 @@ mod tests {
     }
 
     #[test]
+    fn events_have_s3s_shape_without_empty_fields() {
+        let event = ObjectEvent {
+            bucket: "b".into(),
+            key: "dir/a b+c.txt".into(),
+            size: Some(5),
+            etag: Some("abc".into()),
+            version_id: None,
+            event_name: "ObjectCreated:Put",
+            request_id: "0123456789ABCDEF".into(),
+        };
+        let json = event_json(event_record(&event, "config", "0000000000000001")).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        let record = &value["Records"][0];
+        assert_eq!(record["eventName"], "ObjectCreated:Put");
+        assert_eq!(record["s3"]["object"]["key"], "dir/a+b%2Bc.txt");
+        assert_eq!(record["s3"]["object"]["size"], 5);
+        assert_eq!(record["s3"]["configurationId"], "config");
+        assert_eq!(record["responseElements"]["x-amz-request-id"], "0123456789ABCDEF");
+        let time = record["eventTime"].as_str().expect("time");
+        assert_eq!((time.len(), &time[19..20], &time[23..]), (24, ".", "Z"), "{time}");
+        assert!(!json.contains("null"), "no empty fields: {json}");
+        assert!(record["s3"]["object"].get("versionId").is_none());
+        let parsed: S3Event = serde_json::from_str(&json).expect("aws_lambda_events reads it back");
+        assert_eq!(parsed.records[0].s3.object.e_tag.as_deref(), Some("abc"));
+        // A removal has no size or ETag.
+        let removed = ObjectEvent { size: None, etag: None, event_name: "ObjectRemoved:Delete", ..event };
+        let json = event_json(event_record(&removed, "config", "0000000000000002")).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert!(value["Records"][0]["s3"]["object"].get("size").is_none(), "{json}");
+    }
+
+    #[test]
+    fn sequencers_grow() {
+        let (a, b) = (sequencer(), sequencer());
+        assert!(b > a, "{a} then {b}");
+    }
+
+    #[test]
     fn event_patterns() {
         assert!(event_matches("s3:ObjectCreated:*", "s3:ObjectCreated:Put"));
         assert!(event_matches("s3:ObjectCreated:Put", "s3:ObjectCreated:Put"));
