@@ -4,9 +4,9 @@
 //! empty home, and a sandbox as the endpoint.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use sandbox::{SEED_BUCKET, SEED_OBJECTS, SEED_QUEUE, Sandbox, SandboxOptions};
+use testkit::{Machine, SandboxClients as _, TestSandbox};
 use tokio::process::Command;
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -40,39 +40,15 @@ async fn build_your_project() -> PathBuf {
     binary
 }
 
-fn s3_client(url: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(sandbox::REGION))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test"))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[tokio::test]
 async fn the_standalone_crate_lists_reads_downloads_uploads_and_receives_with_only_the_default_chain() {
     let binary = build_your_project().await;
-    let data = tempfile::tempdir().expect("data dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let (home, work) = (tempfile::tempdir().expect("home"), tempfile::tempdir().expect("work dir"));
+    let sandbox = TestSandbox::start().await;
+    let machine = Machine::new();
     let queue_url = format!("{}/{}/{SEED_QUEUE}", sandbox.url(), sandbox::ACCOUNT_ID);
 
-    let output = Command::new(&binary)
-        .current_dir(work.path())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    let output = machine
+        .command(&binary)
         .env("AWS_ENDPOINT_URL", sandbox.url())
         .env("AWS_ACCESS_KEY_ID", sandbox::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", sandbox::SECRET_ACCESS_KEY)
@@ -81,34 +57,34 @@ async fn the_standalone_crate_lists_reads_downloads_uploads_and_receives_with_on
         .output()
         .await
         .expect("your-project runs");
-    assert!(output.status.success(), "{}", describe(&output));
+    assert!(output.status.success(), "{}", testkit::describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
 
     // It listed every seeded file, with its size.
     for (key, bytes) in SEED_OBJECTS {
         let line = format!("  {key}  ({} bytes)\n", bytes.len());
-        assert!(stdout.contains(&line), "missing {line:?}: {}", describe(&output));
+        assert!(stdout.contains(&line), "missing {line:?}: {}", testkit::describe(&output));
     }
 
     // It read and downloaded the file: the bytes on disk are the sample's, and no partial file is
     // left behind.
-    let sample = std::fs::read(Path::new(REPO).join("data/Optimization_result.geojson")).expect("sample");
-    let downloaded = std::fs::read(work.path().join("Optimization_result.geojson")).expect("the downloaded file");
+    let sample = testkit::sample("Optimization_result.geojson");
+    let downloaded = std::fs::read(machine.work().join("Optimization_result.geojson")).expect("the downloaded file");
     assert_eq!(downloaded, sample, "downloaded bytes equal the sample");
     assert!(stdout.contains(&format!("Read Optimization_result.geojson: {} bytes", sample.len())), "{stdout}");
     let leftovers: Vec<_> =
-        std::fs::read_dir(work.path()).expect("work dir").flatten().map(|e| e.file_name()).collect();
+        std::fs::read_dir(machine.work()).expect("work dir").flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers, ["Optimization_result.geojson"], "only the downloaded file is in the working directory");
 
     // It uploaded the file: the object is in the bucket, byte for byte.
-    let object = s3_client(sandbox.url()).get_object().bucket(SEED_BUCKET).key(UPLOAD_KEY).send().await;
+    let object = sandbox.s3().get_object().bucket(SEED_BUCKET).key(UPLOAD_KEY).send().await;
     let uploaded = object.expect("the uploaded object exists").body.collect().await.expect("body").into_bytes();
     assert_eq!(uploaded.as_ref(), sample.as_slice(), "uploaded bytes equal the sample");
 
     // The seeded pipeline (S3 → notifier → SNS → SQS) announced the upload, and the program
     // received that announcement from the queue.
     let message =
-        stdout.lines().find(|l| l.starts_with("Message: ")).unwrap_or_else(|| panic!("{}", describe(&output)));
+        stdout.lines().find(|l| l.starts_with("Message: ")).unwrap_or_else(|| panic!("{}", testkit::describe(&output)));
     assert!(message.contains(UPLOAD_KEY), "the message announces the upload: {message}");
 }
 

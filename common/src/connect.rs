@@ -9,7 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
 use crate::settings::CommonArgs;
-use crate::target::{SandboxReason, TargetChoice, sandbox_url};
+use crate::target::{SandboxReason, Target, TargetChoice, sandbox_url};
 
 /// The region used for endpoints and sandboxes when nothing else names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -21,10 +21,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// 16 MiB upload or 4 parallel 8 MiB parts at 140 KB/s; a connection that stalls longer is retried.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The sandbox's long-term credentials (the LocalStack convention).
-pub const SANDBOX_ACCESS_KEY_ID: &str = "test";
-/// The secret that goes with [`SANDBOX_ACCESS_KEY_ID`].
-pub const SANDBOX_SECRET_ACCESS_KEY: &str = "test";
+pub use conventions::{SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY};
 
 /// Why no target could be reached.
 #[derive(Debug, thiserror::Error)]
@@ -98,34 +95,6 @@ pub enum ConnectError {
     Sandbox(#[from] sandbox::Error),
 }
 
-/// Where requests go, once resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An endpoint named by the user.
-    Endpoint {
-        /// Its URL.
-        url: String,
-        /// The flag or variable it came from (`AWS_ENDPOINT_URL in ./.env` when from a `.env` file).
-        source: String,
-    },
-    /// A sandbox.
-    Sandbox {
-        /// Its URL.
-        url: String,
-        /// Started inside this process (else: found running).
-        embedded: bool,
-        /// Why the sandbox was chosen.
-        reason: SandboxReason,
-        /// Where its data lives, when this process knows.
-        data_dir: Option<std::path::PathBuf>,
-    },
-    /// AWS itself.
-    Aws {
-        /// The profile named on the command line or by `AWS_PROFILE`, if any.
-        profile: Option<String>,
-    },
-}
-
 /// A resolved target with the SDK configuration for it. Keep it alive while you use clients made
 /// from it: it owns the embedded sandbox, if one was started.
 pub struct Connection {
@@ -182,17 +151,7 @@ impl Connection {
                 Target::Aws { profile: args.profile.clone() }
             }
             TargetChoice::Endpoint { url, source } => {
-                // Region from the flag, the environment or the profile, never from the instance
-                // metadata service: a custom endpoint has no business probing it.
-                let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
-                if let Some(profile) = &args.profile {
-                    profile_region = profile_region.profile_name(profile);
-                }
-                let region = RegionProviderChain::first_try(explicit_region)
-                    .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
-                    .or_else(profile_region.build())
-                    .or_else(Region::from_static(FALLBACK_REGION));
-                loader = loader.region(region).endpoint_url(&url);
+                loader = loader.region(endpoint_region(explicit_region, args.profile.as_deref())).endpoint_url(&url);
                 // With no AWS configuration at all, the default chain would end at the instance
                 // metadata service; local servers accept the sandbox's keys, so use those.
                 if !crate::target::aws_configured_here(args.profile.is_some()) {
@@ -201,26 +160,17 @@ impl Connection {
                 Target::Endpoint { url, source }
             }
             TargetChoice::Sandbox { reason } => {
-                let url = sandbox_url();
-                let (url, is_embedded, data_dir) = if is_sandbox(&url).await {
-                    (url, false, None)
-                } else {
-                    #[cfg(feature = "sandbox")]
-                    {
-                        let (url, sandbox) = start_or_join_embedded().await?;
-                        let data_dir = sandbox.as_ref().map(|s| s.data_dir().to_path_buf());
-                        let is_embedded = sandbox.is_some();
-                        embedded = sandbox;
-                        (url, is_embedded, data_dir)
-                    }
-                    #[cfg(not(feature = "sandbox"))]
-                    return Err(ConnectError::NoSandbox { url });
-                };
+                let found = find_sandbox().await?;
                 loader = loader
-                    .region(explicit_region.unwrap_or(Region::from_static(FALLBACK_REGION)))
-                    .endpoint_url(&url)
+                    .region(explicit_region.unwrap_or(Region::from_static(conventions::SANDBOX_REGION)))
+                    .endpoint_url(&found.url)
                     .credentials_provider(sandbox_credentials());
-                Target::Sandbox { url, embedded: is_embedded, reason, data_dir }
+                let is_embedded = found.is_embedded();
+                #[cfg(feature = "sandbox")]
+                {
+                    embedded = found.embedded;
+                }
+                Target::Sandbox { url: found.url, embedded: is_embedded, reason, data_dir: found.data_dir }
             }
         };
 
@@ -268,6 +218,16 @@ impl Connection {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// This connection's configuration with MFA session credentials, for programs where MFA is an
+    /// option (`--mfa`): see [`crate::credentials::mfa_session_config`].
+    pub async fn mfa_session_config(
+        &self,
+        profile: Option<&str>,
+        mfa: &crate::MfaArgs,
+    ) -> Result<SdkConfig, crate::credentials::CredentialsError> {
+        crate::credentials::mfa_session_config(&self.sdk_config, &self.target, profile, mfa).await
+    }
+
     /// The line an example prints first: which target, and how to choose another.
     pub fn announcement(&self) -> String {
         let region = self.sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "none".into());
@@ -308,6 +268,56 @@ impl Connection {
             )
         })
     }
+}
+
+/// The region for a custom endpoint: the flag, the environment or the profile, never the instance
+/// metadata service (a custom endpoint has no business probing it), else [`FALLBACK_REGION`].
+fn endpoint_region(explicit: Option<Region>, profile: Option<&str>) -> RegionProviderChain {
+    let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(profile) = profile {
+        profile_region = profile_region.profile_name(profile);
+    }
+    RegionProviderChain::first_try(explicit)
+        .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .or_else(profile_region.build())
+        .or_else(Region::from_static(FALLBACK_REGION))
+}
+
+/// The sandbox a program uses: the running one at `SOS_SANDBOX_URL`, else one started in this
+/// process (or another program's standalone one on the same data directory).
+struct FoundSandbox {
+    url: String,
+    data_dir: Option<std::path::PathBuf>,
+    #[cfg(feature = "sandbox")]
+    embedded: Option<sandbox::Sandbox>,
+}
+
+impl FoundSandbox {
+    /// Whether this process serves it.
+    fn is_embedded(&self) -> bool {
+        #[cfg(feature = "sandbox")]
+        return self.embedded.is_some();
+        #[cfg(not(feature = "sandbox"))]
+        false
+    }
+}
+
+async fn find_sandbox() -> Result<FoundSandbox, ConnectError> {
+    let url = sandbox_url();
+    if is_sandbox(&url).await {
+        #[cfg(feature = "sandbox")]
+        return Ok(FoundSandbox { url, data_dir: None, embedded: None });
+        #[cfg(not(feature = "sandbox"))]
+        return Ok(FoundSandbox { url, data_dir: None });
+    }
+    #[cfg(feature = "sandbox")]
+    {
+        let (url, embedded) = start_or_join_embedded().await?;
+        let data_dir = embedded.as_ref().map(|s| s.data_dir().to_path_buf());
+        Ok(FoundSandbox { url, data_dir, embedded })
+    }
+    #[cfg(not(feature = "sandbox"))]
+    Err(ConnectError::NoSandbox { url })
 }
 
 /// How to stop using an endpoint that came from `source`.
@@ -440,7 +450,7 @@ fn sandbox_credentials() -> Credentials {
 }
 
 /// Replaces the credentials of `config` by AssumeRole-with-MFA for a role profile: the SDK for
-/// Rust cannot prompt for the code itself (awslabs/aws-sdk-rust#527).
+/// Rust cannot prompt for the code itself, as boto3 and the aws CLI do.
 async fn with_role_mfa_provider(
     config: SdkConfig,
     role: &crate::credentials::RoleProfile,
@@ -475,7 +485,7 @@ const DATA_DIR_WAIT: Duration = Duration::from_secs(30);
 /// once.
 #[cfg(feature = "sandbox")]
 async fn start_or_join_embedded() -> Result<(String, Option<sandbox::Sandbox>), ConnectError> {
-    let data_dir = crate::settings::non_empty_env("SOS_SANDBOX_DATA_DIR")
+    let data_dir = crate::settings::non_empty_env(conventions::SANDBOX_DATA_DIR_ENV)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(sandbox::default_data_dir);
     let deadline = tokio::time::Instant::now() + DATA_DIR_WAIT;
@@ -522,7 +532,7 @@ pub async fn sandbox_health(url: &str) -> Option<SandboxHealth> {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    let uri = format!("{}/_sandbox/health", url.trim_end_matches('/')).parse::<hyper::Uri>().ok()?;
+    let uri = format!("{}{}", url.trim_end_matches('/'), conventions::HEALTH_PATH).parse::<hyper::Uri>().ok()?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
     let probe = async {
         let resp = client.get(uri).await.ok()?;
@@ -531,7 +541,7 @@ pub async fn sandbox_health(url: &str) -> Option<SandboxHealth> {
         }
         let body = resp.into_body().collect().await.ok()?.to_bytes();
         let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        (health.get("service").and_then(|s| s.as_str()) == Some("sos-sandbox"))
+        (health.get("service").and_then(|s| s.as_str()) == Some(conventions::HEALTH_SERVICE_NAME))
             .then(|| SandboxHealth { standalone: health.get("standalone").and_then(|s| s.as_bool()) == Some(true) })
     };
     tokio::time::timeout(Duration::from_millis(500), probe).await.ok().flatten()

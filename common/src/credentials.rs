@@ -3,7 +3,7 @@
 //! `AssumeRole` with MFA for profiles of the form `role_arn` + `source_profile` + `mfa_serial`
 //! (which the AWS SDK for Rust does not prompt for, unlike boto3 and the aws CLI).
 //!
-//! The seed's helpers did the same in Python: read `mfa_serial` from `~/.aws/config`, prompt
+//! The original's helpers did the same in Python: read `mfa_serial` from `~/.aws/config`, prompt
 //! `Please enter your 6 digit MFA code:`, call STS `GetSessionToken`, and build clients from the
 //! three returned values.
 
@@ -16,13 +16,13 @@ use aws_credential_types::provider::{self, ProvideCredentials, future};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::connect::Target;
+use crate::error::{ErrorKind, kind_of};
 use crate::settings::MfaArgs;
+use crate::target::Target;
 
-/// The seed's prompt, word for word.
+/// The original's prompt, word for word.
 pub const MFA_PROMPT: &str = "Please enter your 6 digit MFA code:";
-/// The serial number of the sandbox's virtual MFA device.
-pub const SANDBOX_MFA_SERIAL: &str = "arn:aws:iam::000000000000:mfa/sandbox";
+pub use conventions::SANDBOX_MFA_SERIAL;
 /// A cached session is used only while more than this is left of it.
 pub const CACHE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -85,7 +85,7 @@ impl MfaCode {
     }
 }
 
-/// The MFA code: `--token-code` if given, else one line from standard input, after the seed's
+/// The MFA code: `--token-code` if given, else one line from standard input, after the original's
 /// prompt on stderr (on a terminal it is the question; otherwise it says what is being read).
 pub async fn read_mfa_code(token_code: Option<&str>) -> Result<MfaCode, CredentialsError> {
     if let Some(code) = token_code {
@@ -279,18 +279,7 @@ pub fn describe_validity(credentials: &Credentials) -> String {
     }
 }
 
-/// An MFA session as [`mfa_session`] found or made it.
-#[derive(Debug, Clone)]
-pub struct MfaSession {
-    /// The session credentials.
-    pub credentials: Credentials,
-    /// The device used.
-    pub serial: String,
-    /// Whether they came from the cache (else from a code just entered).
-    pub cached: bool,
-}
-
-/// The result of STS `GetSessionToken`, as the closure given to [`mfa_session`] returns it.
+/// The result of STS `GetSessionToken`, as the call given to [`session_from_code`] returns it.
 pub type GetSessionTokenResult = Result<
     aws_sdk_sts::operation::get_session_token::GetSessionTokenOutput,
     aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::get_session_token::GetSessionTokenError>,
@@ -299,79 +288,69 @@ pub type GetSessionTokenResult = Result<
 /// Codes a person may try on a terminal before the run gives up.
 pub const MFA_TRIES: u32 = 3;
 
-/// The one path every example takes to an MFA session:
-///
-/// 1. the device: [`mfa_serial`];
-/// 2. a cached session (unless `--no-cache`), checked with STS `GetCallerIdentity`: one the
-///    service refuses (the sandbox was reset, the session revoked) is deleted, with one line
-///    saying so, and a new code is asked for;
-/// 3. else a code ([`read_mfa_code`]: `--token-code`, the terminal, or one line of standard
-///    input) and `get_session_token(serial, code)` — the caller's STS `GetSessionToken` call.
-///    On a terminal a malformed or refused code asks again, up to [`MFA_TRIES`] times;
-/// 4. the new session is cached (mode 0600).
-pub async fn mfa_session<F, Fut>(
-    connection: &crate::Connection,
-    profile: Option<&str>,
-    mfa: &MfaArgs,
-    mut get_session_token: F,
-) -> Result<MfaSession, CredentialsError>
+impl SessionCache {
+    /// The cache entry of MFA sessions for `profile`'s device `serial` on `target`, or `None` with
+    /// `--no-cache`.
+    pub fn for_mfa(profile: Option<&str>, serial: &str, target: &Target, mfa: &MfaArgs) -> Option<Self> {
+        (!mfa.no_cache).then(|| Self::entry("mfa-session", profile, serial, target))
+    }
+}
+
+/// The session cached in `cache`, if there is one and the service still accepts it (checked with
+/// STS `GetCallerIdentity` through `config`'s endpoint). One the service refuses (the sandbox was
+/// reset, the session revoked) is deleted, with one line on stderr saying so.
+pub async fn cached_session(
+    config: &aws_config::SdkConfig,
+    cache: Option<&SessionCache>,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let Some((cache, cached)) = cache.and_then(|cache| Some((cache, cache.load()?))) else { return Ok(None) };
+    let config = config
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(cached.clone()))
+        .build();
+    match aws_sdk_sts::Client::new(&config).get_caller_identity().send().await {
+        Ok(_) => Ok(Some(cached)),
+        Err(err) if kind_of(&err).is_some_and(ErrorKind::refuses_credentials) => {
+            cache.remove();
+            let code = crate::error::code_of(&err).unwrap_or("refused");
+            eprintln!(
+                "The cached MFA session was refused ({code}: the sandbox was reset, or the session revoked); \
+                 deleted it, asking for a new code."
+            );
+            Ok(None)
+        }
+        Err(err) => Err(CredentialsError::Sts {
+            operation: "GetCallerIdentity",
+            source: Box::new(aws_sdk_sts::Error::from(err)),
+        }),
+    }
+}
+
+/// Session credentials for an MFA code: reads the code ([`read_mfa_code`]: `--token-code`, the
+/// terminal, or one line of standard input) and makes `get_session_token(code)`, the caller's STS
+/// `GetSessionToken` call with it. On a terminal a malformed or refused code asks again, up to
+/// [`MFA_TRIES`] times.
+pub async fn session_from_code<F, Fut>(mfa: &MfaArgs, mut get_session_token: F) -> Result<Credentials, CredentialsError>
 where
-    F: FnMut(&str, &MfaCode) -> Fut,
+    F: FnMut(&MfaCode) -> Fut,
     Fut: std::future::Future<Output = GetSessionTokenResult>,
 {
-    let serial = mfa_serial(profile, mfa, connection.target()).await?;
-    let cache = (!mfa.no_cache).then(|| SessionCache::entry("mfa-session", profile, &serial, connection.target()));
-    if let Some(cached) = cache.as_ref().and_then(SessionCache::load) {
-        let config = connection
-            .sdk_config()
-            .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(cached.clone()))
-            .build();
-        match aws_sdk_sts::Client::new(&config).get_caller_identity().send().await {
-            Ok(_) => return Ok(MfaSession { credentials: cached, serial, cached: true }),
-            Err(err) if refuses_credentials(&err) => {
-                if let Some(cache) = &cache {
-                    cache.remove();
-                }
-                let code = aws_sdk_sts::error::ProvideErrorMetadata::code(&err).unwrap_or("refused").to_owned();
-                eprintln!(
-                    "The cached MFA session was refused ({code}: the sandbox was reset, or the session revoked); \
-                     deleted it, asking for a new code."
-                );
-            }
-            Err(err) => {
-                return Err(CredentialsError::Sts {
-                    operation: "GetCallerIdentity",
-                    source: Box::new(aws_sdk_sts::Error::from(err)),
-                });
-            }
-        }
-    }
     let tries = if mfa.token_code.is_none() && std::io::stdin().is_terminal() { MFA_TRIES } else { 1 };
     for attempt in 1..=tries {
         let left = tries - attempt;
+        let again = format!("try again ({left} {} left)", if left == 1 { "try" } else { "tries" });
         let code = match read_mfa_code(mfa.token_code.as_deref()).await {
             Ok(code) => code,
             Err(err @ CredentialsError::BadCode(_)) if left > 0 => {
-                eprintln!("{err}; try again ({left} {} left).", if left == 1 { "try" } else { "tries" });
+                eprintln!("{err}; {again}.");
                 continue;
             }
             Err(err) => return Err(err),
         };
-        match get_session_token(&serial, &code).await {
-            Ok(output) => {
-                let credentials = from_sts(output.credentials(), "GetSessionToken")?;
-                if let Some(cache) = &cache {
-                    cache.store(&credentials)?;
-                }
-                return Ok(MfaSession { credentials, serial, cached: false });
-            }
-            Err(err) if left > 0 && is_access_denied(&err) => {
-                eprintln!(
-                    "That code was refused (a wrong or already used code); wait for the next one and try again ({left} \
-                     {} left).",
-                    if left == 1 { "try" } else { "tries" }
-                );
+        match get_session_token(&code).await {
+            Ok(output) => return from_sts(output.credentials(), "GetSessionToken"),
+            Err(err) if left > 0 && kind_of(&err) == Some(ErrorKind::AccessDenied) => {
+                eprintln!("That code was refused (a wrong or already used code); wait for the next one and {again}.");
             }
             Err(err) => {
                 return Err(CredentialsError::Sts {
@@ -384,44 +363,45 @@ where
     Err(CredentialsError::NoCode)
 }
 
-fn is_access_denied<E: aws_sdk_sts::error::ProvideErrorMetadata, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("AccessDenied")
-}
-
-/// Whether a service refused the credentials themselves (unknown, expired or revoked), as opposed
-/// to the request.
-pub fn refuses_credentials<E: aws_sdk_sts::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_sts::error::SdkError<E, R>,
-) -> bool {
-    err.as_service_error().and_then(|e| e.code()).is_some_and(|code| {
-        matches!(code, "ExpiredToken" | "InvalidToken" | "InvalidAccessKeyId" | "InvalidClientTokenId")
-    })
-}
-
-/// The SDK configuration of `connection` with MFA session credentials instead of its own, for
-/// programs where MFA is an option (`--mfa`) rather than the lesson: [`mfa_session`] with STS
-/// `GetSessionToken` for `--duration` seconds. Says on stderr whether the session is cached.
+/// `config` with MFA session credentials instead of its own, for programs where MFA is an option
+/// (`--mfa`) rather than the lesson: the device ([`mfa_serial`]), a cached session the service
+/// still accepts ([`cached_session`]), else a code and STS `GetSessionToken` for `--duration`
+/// seconds ([`session_from_code`]), cached (mode 0600) unless `--no-cache`. Says on stderr whether
+/// the session is cached.
 pub async fn mfa_session_config(
-    connection: &crate::Connection,
+    config: &aws_config::SdkConfig,
+    target: &Target,
     profile: Option<&str>,
     mfa: &MfaArgs,
 ) -> Result<aws_config::SdkConfig, CredentialsError> {
-    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
-    let session = mfa_session(connection, profile, mfa, |serial, code| {
-        sts.get_session_token()
-            .serial_number(serial)
-            .token_code(code.as_str())
-            .set_duration_seconds(mfa.duration)
-            .send()
-    })
-    .await?;
-    if session.cached {
-        eprintln!("Using the cached MFA session ({}).", describe_validity(&session.credentials));
-    }
-    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(session.credentials);
-    Ok(connection.sdk_config().to_builder().credentials_provider(provider).build())
+    let serial = mfa_serial(profile, mfa, target).await?;
+    let cache = SessionCache::for_mfa(profile, &serial, target, mfa);
+    let session = match cached_session(config, cache.as_ref()).await? {
+        Some(cached) => {
+            eprintln!("Using the cached MFA session ({}).", describe_validity(&cached));
+            cached
+        }
+        None => {
+            let sts = aws_sdk_sts::Client::new(config);
+            let session = session_from_code(mfa, |code| {
+                sts.get_session_token()
+                    .serial_number(&serial)
+                    .token_code(code.as_str())
+                    .set_duration_seconds(mfa.duration)
+                    .send()
+            })
+            .await?;
+            if let Some(cache) = &cache {
+                cache.store(&session)?;
+            }
+            session
+        }
+    };
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(session);
+    Ok(config.to_builder().credentials_provider(provider).build())
 }
 
+// ANCHOR: session_token_provider
 /// A credentials provider for long-running programs that must not re-authenticate: each time
 /// the SDK's identity cache finds its credentials near expiry, this calls STS `GetSessionToken`
 /// (no MFA) with the long-term credentials of `sts`, so a process can run for days.
@@ -460,6 +440,7 @@ impl ProvideCredentials for SessionTokenProvider {
         future::ProvideCredentials::new(self.fetch())
     }
 }
+// ANCHOR_END: session_token_provider
 
 /// The credentials of a profile of the form `role_arn` + `source_profile` + `mfa_serial`: asks
 /// for the MFA code (same rules as [`read_mfa_code`]), calls `AssumeRole` with it using the source

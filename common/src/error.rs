@@ -124,17 +124,103 @@ fn explain_one(e: &(dyn StdError + 'static)) -> Option<String> {
     None
 }
 
-/// One line for an AWS error code.
+/// What an AWS error code means, whatever the service that answered it: the one place the
+/// examples (and `common` itself) tell refused credentials from a missing resource or throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The bucket, object, upload, queue or topic does not exist.
+    Missing,
+    /// The service does not know the access key id, or the session token does not go with it.
+    UnknownCredentials,
+    /// The session credentials have expired.
+    ExpiredCredentials,
+    /// The signature does not match: the secret access key is not the key id's.
+    BadSignature,
+    /// The request's date is too far from the service's clock, or a presigned URL has expired.
+    RequestExpired,
+    /// The identity may not do this (or a policy requires MFA).
+    AccessDenied,
+    /// Too many requests: slow down and retry.
+    Throttled,
+    /// The request itself is not valid.
+    Invalid,
+    /// Any other code.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind of AWS error code `code` (S3's, STS's, SQS's or SNS's).
+    pub fn of(code: &str) -> Self {
+        match code {
+            "NoSuchBucket"
+            | "NoSuchKey"
+            | "NoSuchUpload"
+            | "NotFound"
+            | "NotFoundException"
+            | "QueueDoesNotExist"
+            | "AWS.SimpleQueueService.NonExistentQueue" => Self::Missing,
+            "InvalidAccessKeyId" | "InvalidClientTokenId" | "InvalidToken" | "UnrecognizedClientException" => {
+                Self::UnknownCredentials
+            }
+            "ExpiredToken" | "ExpiredTokenException" => Self::ExpiredCredentials,
+            "SignatureDoesNotMatch" | "InvalidSignatureException" => Self::BadSignature,
+            "RequestExpired" | "RequestTimeTooSkewed" => Self::RequestExpired,
+            "AccessDenied" | "AccessDeniedException" => Self::AccessDenied,
+            "SlowDown"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "RequestLimitExceeded" => Self::Throttled,
+            "ValidationError" | "InvalidParameterValue" | "InvalidArgument" | "InvalidRequest" | "MalformedXML" => {
+                Self::Invalid
+            }
+            _ => Self::Other,
+        }
+    }
+
+    /// Whether the service refused the credentials themselves (unknown, expired or revoked), as
+    /// opposed to the request: the same call with other credentials may succeed, with these never.
+    pub fn refuses_credentials(self) -> bool {
+        matches!(self, Self::UnknownCredentials | Self::ExpiredCredentials)
+    }
+}
+
+/// The AWS error code of a failed SDK call, when the service answered with one.
+pub fn code_of<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// The [`ErrorKind`] of a failed SDK call of any service, when the service answered with a code.
+pub fn kind_of<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<ErrorKind>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    code_of(err).map(ErrorKind::of)
+}
+
+/// One line for an AWS error code: what it means, then the code and the service's message.
 pub fn explain_code(code: &str, message: Option<&str>) -> String {
-    let hint = match code {
-        "NoSuchBucket" => "the bucket does not exist",
-        "NoSuchKey" => "the object does not exist",
-        "AccessDenied" => "access denied",
-        "SignatureDoesNotMatch" => "the request signature does not match: check the secret access key",
-        "InvalidAccessKeyId" | "InvalidClientTokenId" => "the access key id is not known to the service",
-        "ExpiredToken" => "the session credentials have expired; get new ones",
-        "ValidationError" => "the request was not valid",
-        _ => "",
+    let hint = match (ErrorKind::of(code), code) {
+        (ErrorKind::Missing, "NoSuchBucket") => "the bucket does not exist",
+        (ErrorKind::Missing, "NoSuchKey") => "the object does not exist",
+        (ErrorKind::Missing, "NoSuchUpload") => "the multipart upload does not exist",
+        (ErrorKind::Missing, "QueueDoesNotExist" | "AWS.SimpleQueueService.NonExistentQueue") => {
+            "the queue does not exist"
+        }
+        (ErrorKind::Missing, _) => "not found",
+        (ErrorKind::UnknownCredentials, _) => "the access key id is not known to the service",
+        (ErrorKind::ExpiredCredentials, _) => "the session credentials have expired; get new ones",
+        (ErrorKind::BadSignature, _) => "the request signature does not match: check the secret access key",
+        (ErrorKind::RequestExpired, _) => "the request's time is off: check this machine's clock",
+        (ErrorKind::AccessDenied, _) => "access denied",
+        (ErrorKind::Throttled, _) => "the service is throttling requests; try again later",
+        (ErrorKind::Invalid, _) => "the request was not valid",
+        (ErrorKind::Other, _) => "",
     };
     let message = message.filter(|m| !m.is_empty() && *m != "Unknown");
     match (hint.is_empty(), message) {
@@ -142,5 +228,48 @@ pub fn explain_code(code: &str, message: Option<&str>) -> String {
         (false, None) => format!("{hint} ({code})"),
         (true, Some(m)) => format!("{code}: {m}"),
         (true, None) => code.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_of_every_service_fall_into_one_kind() {
+        for (codes, kind) in [
+            (
+                &["NoSuchBucket", "NoSuchKey", "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"][..],
+                ErrorKind::Missing,
+            ),
+            (
+                &["InvalidAccessKeyId", "InvalidClientTokenId", "InvalidToken", "UnrecognizedClientException"],
+                ErrorKind::UnknownCredentials,
+            ),
+            (&["ExpiredToken", "ExpiredTokenException"], ErrorKind::ExpiredCredentials),
+            (&["SignatureDoesNotMatch", "InvalidSignatureException"], ErrorKind::BadSignature),
+            (&["AccessDenied", "AccessDeniedException"], ErrorKind::AccessDenied),
+            (&["SlowDown", "Throttling", "ThrottlingException", "RequestThrottled"], ErrorKind::Throttled),
+            (&["InternalError", "ServiceUnavailable", "BucketNotEmpty"], ErrorKind::Other),
+        ] {
+            for code in codes {
+                assert_eq!(ErrorKind::of(code), kind, "{code}");
+            }
+        }
+        assert!(ErrorKind::of("ExpiredToken").refuses_credentials());
+        assert!(ErrorKind::of("InvalidToken").refuses_credentials());
+        assert!(!ErrorKind::of("AccessDenied").refuses_credentials(), "a refused request, not refused credentials");
+        assert!(!ErrorKind::of("RequestExpired").refuses_credentials(), "a clock off, not the credentials");
+    }
+
+    #[test]
+    fn a_code_is_explained_in_one_line_with_the_services_message() {
+        assert_eq!(
+            explain_code("NoSuchBucket", Some("The specified bucket does not exist")),
+            "the bucket does not exist (NoSuchBucket: The specified bucket does not exist)"
+        );
+        assert_eq!(explain_code("SlowDown", None), "the service is throttling requests; try again later (SlowDown)");
+        assert_eq!(explain_code("BucketNotEmpty", Some("Unknown")), "BucketNotEmpty");
+        assert_eq!(explain_code("BucketNotEmpty", Some("not empty")), "BucketNotEmpty: not empty");
     }
 }

@@ -1,25 +1,23 @@
 //! Settings every example shares: command-line flags, each with an environment variable, and a
 //! `.env` file in the working directory.
 
-use std::io::IsTerminal as _;
-
 use clap::Args;
 
 /// The bucket the SOS examples use unless told otherwise.
-pub const DEFAULT_BUCKET: &str = "snow-observing-systems";
+pub const DEFAULT_BUCKET: &str = conventions::BUCKET;
 /// The object the SOS examples read, download and upload unless told otherwise.
 pub const DEFAULT_KEY: &str = "Optimization_result.geojson";
 /// The SOS queue that announces new data (the sandbox seeds it).
-pub const DEFAULT_QUEUE: &str = "SnowObservingSystemsDataUpdates";
+pub const DEFAULT_QUEUE: &str = conventions::QUEUE;
 /// The SOS topic that the notifier publishes to and the queue subscribes to (the sandbox seeds it).
-pub const DEFAULT_TOPIC: &str = "SnowObservingSystemsDataAvailability";
-/// The `.env` key of the seed's `send_receive` scripts for the bucket.
-pub const SEED_ENV_BUCKET: &str = "s3_bucket";
-/// The `.env` key of the seed's `send_receive` scripts for the queue URL.
-pub const SEED_ENV_QUEUE_URL: &str = "sqs_url";
+pub const DEFAULT_TOPIC: &str = conventions::TOPIC;
+/// The `.env` key of the original's `send_receive` scripts for the bucket.
+pub const DOTENV_BUCKET: &str = "s3_bucket";
+/// The `.env` key of the original's `send_receive` scripts for the queue URL.
+pub const DOTENV_QUEUE_URL: &str = "sqs_url";
 /// The `.env` key `setup` and the deploy template write the topic's ARN under (for reference: the
 /// examples do not need it; the deployed notifier gets it as `TOPIC_ARN`).
-pub const ENV_TOPIC_ARN: &str = "sns_topic_arn";
+pub const DOTENV_TOPIC_ARN: &str = "sns_topic_arn";
 
 /// Flags shared by every example; `#[command(flatten)]` them into the example's own.
 #[derive(Debug, Clone, Default, Args)]
@@ -85,10 +83,10 @@ impl MfaArgs {
 }
 
 impl CommonArgs {
-    /// The bucket: `--bucket`, else `SOS_BUCKET`, else the seed's `s3_bucket` (from the
+    /// The bucket: `--bucket`, else `SOS_BUCKET`, else the original's `s3_bucket` (from the
     /// environment or `.env`), else [`DEFAULT_BUCKET`].
     pub fn bucket(&self) -> String {
-        self.bucket.clone().or_else(|| non_empty_env(SEED_ENV_BUCKET)).unwrap_or_else(|| DEFAULT_BUCKET.to_owned())
+        self.bucket.clone().or_else(|| non_empty_env(DOTENV_BUCKET)).unwrap_or_else(|| DEFAULT_BUCKET.to_owned())
     }
 }
 
@@ -158,23 +156,16 @@ pub(crate) fn non_empty_env(name: &str) -> Option<String> {
 /// Calling it again does nothing.
 pub fn init_tracing(verbose: u8) {
     quiet_broken_pipe();
-    use tracing_subscriber::EnvFilter;
     // s3s (inside the embedded sandbox) logs every S3 error response, such as NoSuchKey, at
     // error level; those are answers, not faults, so keep it quiet unless asked.
-    let default = match verbose {
+    conventions::process::init_tracing(match verbose {
         // The instance-metadata client warns on every machine that is not an EC2 instance; when
         // credentials are missing, the error line says so without it.
         0 => "warn,s3s=off,aws_config::imds=off,aws_config::meta::credentials::chain=error",
         1 => "info,s3s=warn",
         2 => "debug,hyper=info,h2=info,rustls=info",
         _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    });
 }
 
 /// Makes `println!` into a closed pipe (`cargo run -p mfa | head -3`) end the process with exit

@@ -1,4 +1,5 @@
-//! Where an example sends its requests: an explicit endpoint, the local sandbox, or AWS.
+//! Where an example sends its requests: an explicit endpoint, the local sandbox, or AWS — chosen
+//! ([`TargetChoice`]) without any network call, then resolved ([`Target`]) by `connect`.
 //!
 //! The choice (ARCHITECTURE.md, "Where requests go") is made once, from flags and the environment, without any network
 //! call to AWS (no instance-metadata probing):
@@ -13,10 +14,7 @@ use std::path::PathBuf;
 
 use crate::settings::{CommonArgs, non_empty_env};
 
-/// Environment variable naming a running sandbox to prefer over starting one.
-pub const SANDBOX_URL_ENV: &str = "SOS_SANDBOX_URL";
-/// Where a standalone sandbox listens by default.
-pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:4566";
+pub use conventions::{SANDBOX_URL as DEFAULT_SANDBOX_URL, SANDBOX_URL_ENV};
 
 /// The variables that, when set, mean the user has configured AWS credentials or a profile.
 const AWS_CONFIG_VARS: &[&str] = &[
@@ -27,6 +25,34 @@ const AWS_CONFIG_VARS: &[&str] = &[
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 ];
+
+/// Where requests go, once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An endpoint named by the user.
+    Endpoint {
+        /// Its URL.
+        url: String,
+        /// The flag or variable it came from (`AWS_ENDPOINT_URL in ./.env` when from a `.env` file).
+        source: String,
+    },
+    /// A sandbox.
+    Sandbox {
+        /// Its URL.
+        url: String,
+        /// Started inside this process (else: found running).
+        embedded: bool,
+        /// Why the sandbox was chosen.
+        reason: SandboxReason,
+        /// Where its data lives, when this process knows.
+        data_dir: Option<std::path::PathBuf>,
+    },
+    /// AWS itself.
+    Aws {
+        /// The profile named on the command line or by `AWS_PROFILE`, if any.
+        profile: Option<String>,
+    },
+}
 
 /// The decision of step 1–3, before anything is started or contacted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use common::credentials::SessionTokenProvider;
-use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
+use sandbox::{SEED_BUCKET, SandboxOptions};
+use testkit::{SandboxClients as _, TestSandbox};
 
 /// Counts the sessions the SDK asked for.
 #[derive(Debug)]
@@ -29,20 +29,13 @@ impl ProvideCredentials for Counting {
 
 #[tokio::test]
 async fn s3_calls_keep_working_across_several_session_expirations() {
-    let data = tempfile::tempdir().expect("data");
-    let options = SandboxOptions { min_session_seconds: 1, ..SandboxOptions::ephemeral(data.path()) };
-    let sandbox = Sandbox::start(options).await.expect("sandbox");
-    let base = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "t")))
-        .build();
+    let sandbox = TestSandbox::with(|o| SandboxOptions { min_session_seconds: 1, ..o }).await;
+    let base = sandbox.config();
     let calls = Arc::new(AtomicUsize::new(0));
     let provider =
         Counting { inner: SessionTokenProvider::new(aws_sdk_sts::Client::new(&base), Some(1)), calls: calls.clone() };
     let config = base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let s3 = testkit::s3_client(&config);
 
     // Sessions last 1 s; keep calling for 3.5 s, as a long-running program would.
     let started = Instant::now();

@@ -2,39 +2,10 @@
 //! and what a failed download leaves behind.
 
 use common::transfer::{TransferError, TransferOptions, download_to_file, upload_file};
-use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
+use sandbox::SEED_BUCKET;
+use testkit::{SandboxClients as _, TestSandbox};
 
 const MIB: u64 = 1024 * 1024;
-
-/// The sandbox's configuration, built from explicit values only: nothing of the developer's
-/// `~/.aws` or `AWS_*` variables reaches the tests.
-fn sandbox_config(url: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .build()
-}
-
-/// A path-style S3 client of the sandbox.
-struct Connected(aws_config::SdkConfig);
-
-impl Connected {
-    fn s3_client(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.0).force_path_style(true).build())
-    }
-
-    fn sdk_config(&self) -> &aws_config::SdkConfig {
-        &self.0
-    }
-}
-
-async fn connect(sandbox: &Sandbox) -> Connected {
-    Connected(sandbox_config(sandbox.url()))
-}
 
 fn small_parts() -> TransferOptions {
     TransferOptions {
@@ -52,9 +23,8 @@ fn pattern(len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_large_file_goes_up_in_parallel_parts_and_comes_back_equal() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let work = tempfile::tempdir().expect("temp dir");
     let source = work.path().join("big input.bin");
     let bytes = pattern((12 * MIB + 12_345) as usize);
@@ -79,9 +49,8 @@ async fn a_large_file_goes_up_in_parallel_parts_and_comes_back_equal() {
 
 #[tokio::test]
 async fn a_small_file_goes_up_in_one_put_with_a_content_type() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let work = tempfile::tempdir().expect("temp dir");
     let source = work.path().join("tiny.geojson");
     std::fs::write(&source, br#"{"type":"FeatureCollection","features":[]}"#).expect("write");
@@ -95,9 +64,8 @@ async fn a_small_file_goes_up_in_one_put_with_a_content_type() {
 
 #[tokio::test]
 async fn a_failed_download_leaves_the_existing_file_and_no_temp_file() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let work = tempfile::tempdir().expect("temp dir");
     let target = work.path().join("keep.txt");
     std::fs::write(&target, b"old contents").expect("write");
@@ -113,9 +81,8 @@ async fn a_failed_download_leaves_the_existing_file_and_no_temp_file() {
 
 #[tokio::test]
 async fn an_upload_of_a_missing_file_says_which_file() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let err = upload_file(&s3, SEED_BUCKET, "k", std::path::Path::new("/no/such/file.bin"), &small_parts())
         .await
         .expect_err("missing file");
@@ -124,9 +91,8 @@ async fn an_upload_of_a_missing_file_says_which_file() {
 
 #[tokio::test]
 async fn errors_are_described_in_one_line_with_the_aws_code() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let err = s3.list_objects_v2().bucket("no-such-bucket").send().await.expect_err("no bucket");
     let line = common::error::describe(&err);
     assert!(line.contains("NoSuchBucket") && line.contains("does not exist"), "{line}");
@@ -134,7 +100,7 @@ async fn errors_are_described_in_one_line_with_the_aws_code() {
 
     let refused = common::error::describe(
         &aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(connect(&sandbox).await.sdk_config())
+            aws_sdk_s3::config::Builder::from(&sandbox.config())
                 .endpoint_url("http://127.0.0.1:1")
                 .force_path_style(true)
                 .build(),
@@ -149,9 +115,8 @@ async fn errors_are_described_in_one_line_with_the_aws_code() {
 
 #[tokio::test]
 async fn an_empty_object_downloads_to_an_empty_file() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-    let s3 = connect(&sandbox).await.s3_client();
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let work = tempfile::tempdir().expect("temp dir");
     let source = work.path().join("empty.txt");
     std::fs::write(&source, b"").expect("write");

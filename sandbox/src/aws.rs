@@ -1,9 +1,10 @@
 //! The AWS vocabulary every service shares, written once: the clock, request and message ids,
-//! ARNs, timestamps, and S3's URL encoding of keys.
+//! ARNs, timestamps, and S3's URL encoding of keys (which the examples share too, in
+//! `conventions::s3_key`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{ACCOUNT_ID, REGION};
+use conventions::{SANDBOX_ACCOUNT_ID as ACCOUNT_ID, SANDBOX_REGION as REGION};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -16,10 +17,9 @@ pub fn now_secs() -> u64 {
     now_ms() / 1000
 }
 
-/// A random id in UUID form: request ids, message ids, subscription ids.
+/// A random (version 4) UUID: request ids, message ids, subscription ids.
 pub fn uuid() -> String {
-    let hex = hex::encode(random_bytes(16));
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// `n` random characters of `A-Z2-7`, the alphabet of AWS access key ids.
@@ -63,33 +63,19 @@ pub fn arn_name(arn: &str) -> &str {
 
 /// `2026-11-24T21:00:00Z` for Unix seconds: STS's expiration times.
 pub fn iso8601(unix_secs: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix_secs).unwrap_or(i64::MAX))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&format).unwrap_or_default()
+    let t = chrono::DateTime::from_timestamp(i64::try_from(unix_secs).unwrap_or(i64::MAX), 0).unwrap_or_default();
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Now as `2026-11-24T21:00:00.123Z`, the timestamp form of SNS envelopes and S3 events.
 pub fn timestamp_ms() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    now.format(&format).unwrap_or_default()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A key (or prefix) as S3 URL-encodes it in listings with `encoding-type=url` and in event
-/// notifications: RFC 3986's unreserved characters and `/` stay, a space becomes `+`, every other
-/// byte is `%XX`.
+/// notifications.
 pub fn s3_url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(char::from(byte)),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    conventions::s3_key::encode(value)
 }
 
 #[cfg(test)]
@@ -97,20 +83,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_encoded_as_s3_encodes_them() {
-        assert_eq!(
-            s3_url_encode("Missouri Open Loop sample output/a+b ü.txt"),
-            "Missouri+Open+Loop+sample+output/a%2Bb+%C3%BC.txt"
-        );
-        assert_eq!(s3_url_encode("p/a+b c%d*.txt"), "p/a%2Bb+c%25d%2A.txt");
-        assert_eq!(s3_url_encode("plain-key_1.~"), "plain-key_1.~");
-    }
-
-    #[test]
-    fn ids_have_the_uuid_shape() {
+    fn ids_are_version_4_uuids() {
         let id = uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[14..15], "4", "the version digit: {id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "the RFC 4122 variant: {id}");
         assert_ne!(id, uuid());
+    }
+
+    #[test]
+    fn timestamps_have_aws_forms() {
+        assert_eq!(iso8601(1_795_550_400), "2026-11-24T20:00:00Z");
+        let now = timestamp_ms();
+        assert_eq!((now.len(), &now[10..11], &now[19..20], &now[23..]), (24, "T", ".", "Z"), "{now}");
     }
 }

@@ -13,24 +13,23 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ACCOUNT_ID;
 use crate::aws::{now_secs, random_token, random_upper};
 use crate::state::{Store, StoreError};
 
 /// The long-term key of the sandbox's user (the LocalStack convention). With `require_mfa` it
 /// may call only STS, like an SMCE user before entering an MFA code.
-pub const USER_ACCESS_KEY_ID: &str = crate::ACCESS_KEY_ID;
+pub const USER_ACCESS_KEY_ID: &str = conventions::SANDBOX_ACCESS_KEY_ID;
 /// The long-term key of the sandbox's application account, exempt from the MFA requirement as
 /// service accounts are: the key long-running programs (`nomfa`) use.
-pub const APP_ACCESS_KEY_ID: &str = "sos-app";
+pub const APP_ACCESS_KEY_ID: &str = conventions::SANDBOX_APP_ACCESS_KEY_ID;
 /// The secret of [`APP_ACCESS_KEY_ID`].
-pub const APP_SECRET_ACCESS_KEY: &str = "sos-app-secret";
+pub const APP_SECRET_ACCESS_KEY: &str = conventions::SANDBOX_APP_SECRET_ACCESS_KEY;
 /// The user that [`USER_ACCESS_KEY_ID`] belongs to.
 pub const USER_ARN: &str = "arn:aws:iam::000000000000:user/sandbox";
 /// The user that [`APP_ACCESS_KEY_ID`] belongs to.
 pub const APP_USER_ARN: &str = "arn:aws:iam::000000000000:user/sos-app";
 /// The serial number (ARN) of the user's virtual MFA device.
-pub const MFA_SERIAL: &str = "arn:aws:iam::000000000000:mfa/sandbox";
+pub const MFA_SERIAL: &str = conventions::SANDBOX_MFA_SERIAL;
 /// The seeded role, whose trust policy requires MFA.
 pub const ROLE_ARN: &str = "arn:aws:iam::000000000000:role/sos-data";
 
@@ -137,7 +136,7 @@ impl Identities {
     /// The secret for `access_key_id`, to check a signature with.
     pub fn secret_for(&self, access_key_id: &str) -> Result<String, Denied> {
         match access_key_id {
-            USER_ACCESS_KEY_ID => Ok(crate::SECRET_ACCESS_KEY.to_owned()),
+            USER_ACCESS_KEY_ID => Ok(conventions::SANDBOX_SECRET_ACCESS_KEY.to_owned()),
             APP_ACCESS_KEY_ID => Ok(APP_SECRET_ACCESS_KEY.to_owned()),
             _ => {
                 let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,5 +238,5 @@ pub fn stored_sessions(data_dir: &Path) -> Result<Vec<Session>, StoreError> {
 /// The ARN of a session of `role_arn` named `session_name`.
 pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
     let role = role_arn.rsplit('/').next().unwrap_or("role");
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role}/{session_name}")
+    format!("arn:aws:sts::{}:assumed-role/{role}/{session_name}", conventions::SANDBOX_ACCOUNT_ID)
 }

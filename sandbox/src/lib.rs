@@ -37,6 +37,7 @@
 //! free). The lock is released by the operating system when the holder exits, however it exits.
 
 pub mod aws;
+mod data_dir;
 pub mod error;
 pub mod http;
 pub mod identity;
@@ -45,8 +46,7 @@ mod seed;
 pub mod services;
 pub mod state;
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write as _;
+use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,89 +57,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+// The names the examples share with the sandbox live in `conventions`; these are the sandbox's
+// names for them.
+pub use conventions::{
+    HEALTH_PATH, HEALTH_SERVICE_NAME, SANDBOX_ACCESS_KEY_ID as ACCESS_KEY_ID, SANDBOX_ACCOUNT_ID as ACCOUNT_ID,
+    SANDBOX_ADDR as DEFAULT_ADDR, SANDBOX_REGION as REGION, SANDBOX_SECRET_ACCESS_KEY as SECRET_ACCESS_KEY,
+};
+pub use data_dir::{default_data_dir, serving_url};
+pub use error::Error;
 pub use http::chaos;
 pub use seed::{
     SEED_BUCKET, SEED_DLQ, SEED_DLQ_RETENTION_SECONDS, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC,
 };
 pub use services::s3::notify;
-
-/// Access key id every sandbox accepts (the LocalStack convention).
-pub const ACCESS_KEY_ID: &str = "test";
-/// Secret access key that goes with [`ACCESS_KEY_ID`].
-pub const SECRET_ACCESS_KEY: &str = "test";
-/// The region the sandbox claims to be.
-pub const REGION: &str = "us-east-1";
-/// The account id of every sandbox resource.
-pub const ACCOUNT_ID: &str = "000000000000";
-/// The address a standalone sandbox listens on, and where examples look for a running one.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:4566";
-/// The path of the unauthenticated health check.
-pub const HEALTH_PATH: &str = "/_sandbox/health";
-/// The `service` field of the health check's JSON, which tells a sandbox from any other server.
-pub const HEALTH_SERVICE_NAME: &str = "sos-sandbox";
-
-const LOCK_FILE: &str = ".sandbox.lock";
-const URL_FILE: &str = ".sandbox.url";
-
-/// Why a sandbox could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Another process serves this data directory; use its server instead.
-    #[error("the sandbox data directory {} is in use by another process{}", data_dir.display(),
-        url.as_deref().map(|u| format!(" serving {u}")).unwrap_or_default())]
-    DataDirInUse {
-        /// The directory.
-        data_dir: PathBuf,
-        /// The URL the other process serves it on, when it wrote one.
-        url: Option<String>,
-    },
-    /// The address could not be bound (for example, the port is taken).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// A file or directory of the data directory could not be read or written.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path involved.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// The MFA secret is not usable.
-    #[error(transparent)]
-    MfaSecret(#[from] mfa::BadSecret),
-    /// The durable store could not be opened or read.
-    #[error("cannot open the sandbox's state in {}: {source}", path.display())]
-    State {
-        /// The data directory.
-        path: PathBuf,
-        /// What went wrong.
-        source: state::StoreError,
-    },
-    /// The seed could not be applied.
-    #[error("cannot seed the sandbox: {0}")]
-    Seed(error::AwsError),
-    /// The S3 object store could not be opened or seeded.
-    #[error("cannot open the S3 object store in {}: {message}", path.display())]
-    Store {
-        /// The data directory.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-impl Error {
-    fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Self + 'a {
-        move |source| Self::Io { action, path: path.to_path_buf(), source }
-    }
-}
 
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
@@ -172,25 +102,21 @@ pub struct SandboxOptions {
 }
 
 impl SandboxOptions {
-    /// Options for a sandbox on an ephemeral loopback port, storing its data in `data_dir`.
+    /// Options for a sandbox on an ephemeral loopback port, storing its data in `data_dir`,
+    /// embedded in a program (not standalone); the rest as [`SandboxOptions::default`].
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
-            seed: true,
-            reset: false,
-            durability: state::Durability::Process,
-            require_mfa: false,
-            mfa_secret: None,
-            min_session_seconds: 900,
             standalone: false,
-            chaos: Vec::new(),
+            ..Self::default()
         }
     }
 }
 
 impl Default for SandboxOptions {
-    /// The standalone defaults: `127.0.0.1:4566` and the per-user data directory.
+    /// The standalone defaults: `127.0.0.1:4566`, the per-user data directory, seeded, MFA not
+    /// required, AWS's 900 s shortest session, no fault rules.
     fn default() -> Self {
         Self {
             addr: DEFAULT_ADDR.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4566))),
@@ -204,25 +130,6 @@ impl Default for SandboxOptions {
             standalone: true,
             chaos: Vec::new(),
         }
-    }
-}
-
-/// The per-user directory where the sandbox keeps its data unless told otherwise:
-/// `$XDG_DATA_HOME/sos-sandbox` (usually `~/.local/share/sos-sandbox`) on Linux,
-/// `~/Library/Application Support/sos-sandbox` on macOS.
-pub fn default_data_dir() -> PathBuf {
-    dirs::data_local_dir().unwrap_or_else(std::env::temp_dir).join("sos-sandbox")
-}
-
-/// The URL recorded by the process that serves `data_dir`, if any process does now.
-///
-/// Returns `None` when no process holds the data directory's lock.
-pub fn serving_url(data_dir: &Path) -> Option<String> {
-    let lock = OpenOptions::new().read(true).write(true).open(data_dir.join(LOCK_FILE)).ok()?;
-    match lock.try_lock() {
-        // Nobody holds it: whatever URL file is there is stale.
-        Ok(()) => None,
-        Err(_) => std::fs::read_to_string(data_dir.join(URL_FILE)).ok().map(|s| s.trim().to_owned()),
     }
 }
 
@@ -253,7 +160,7 @@ impl Sandbox {
         std::fs::create_dir_all(data_dir).map_err(Error::io("creating", data_dir))?;
         let data_dir = data_dir.canonicalize().map_err(Error::io("resolving", data_dir))?;
 
-        let lock = acquire_lock(&data_dir)?;
+        let lock = data_dir::acquire_lock(&data_dir)?;
         if options.reset {
             seed::reset(&data_dir)?;
         }
@@ -293,7 +200,10 @@ impl Sandbox {
         let mut s3 =
             s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(objects, notifications, delivery));
         s3.set_auth(http::gate::S3Secrets(gate.clone()));
-        s3.set_access(http::gate::S3Admission(gate.clone()));
+        s3.set_access(http::chaos::request::S3Faults {
+            chaos: chaos.clone(),
+            admission: http::gate::S3Admission(gate.clone()),
+        });
         s3.set_validation(services::s3::AnyBucketName);
         let health = serde_json::json!({
             "service": HEALTH_SERVICE_NAME,
@@ -320,7 +230,7 @@ impl Sandbox {
             chaos: chaos.clone(),
             peer: None,
         };
-        write_url_file(&data_dir, &url)?;
+        data_dir::write_url_file(&data_dir, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
         tracing::info!("sandbox serving {url} (data in {})", data_dir.display());
@@ -366,7 +276,7 @@ impl Drop for Sandbox {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let _ = std::fs::remove_file(self.data_dir.join(URL_FILE));
+        data_dir::remove_url_file(&self.data_dir);
     }
 }
 
@@ -395,33 +305,6 @@ fn lambda_sns_client(http: aws_smithy_runtime_api::client::http::SharedHttpClien
         )
         .build();
     aws_sdk_sns::Client::from_conf(config)
-}
-
-fn acquire_lock(data_dir: &Path) -> Result<File, Error> {
-    let path = data_dir.join(LOCK_FILE);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io("opening", &path))?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(TryLockError::WouldBlock) => Err(Error::DataDirInUse {
-            data_dir: data_dir.to_path_buf(),
-            url: std::fs::read_to_string(data_dir.join(URL_FILE)).ok().map(|s| s.trim().to_owned()),
-        }),
-        Err(TryLockError::Error(source)) => Err(Error::Io { action: "locking", path, source }),
-    }
-}
-
-fn write_url_file(data_dir: &Path, url: &str) -> Result<(), Error> {
-    let path = data_dir.join(URL_FILE);
-    let tmp = data_dir.join(format!("{URL_FILE}.{}", std::process::id()));
-    let mut file = File::create(&tmp).map_err(Error::io("writing", &tmp))?;
-    writeln!(file, "{url}").map_err(Error::io("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("writing", &path))
 }
 
 async fn serve(listener: TcpListener, router: http::Router, mut shutdown: watch::Receiver<bool>) {

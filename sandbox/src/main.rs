@@ -39,7 +39,7 @@ struct Opt {
 
     /// Where buckets and objects are kept [default: the per-user data directory,
     /// usually ~/.local/share/sos-sandbox].
-    #[arg(long, env = "SOS_SANDBOX_DATA_DIR")]
+    #[arg(long, env = conventions::SANDBOX_DATA_DIR_ENV)]
     data_dir: Option<PathBuf>,
 
     /// Delete all data first and start again from the seed.
@@ -92,7 +92,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let opt = Opt::parse();
-    init_tracing(opt.verbose);
+    conventions::process::init_tracing(log_filter(opt.verbose));
     let device = match MfaDevice::new(opt.mfa_secret.as_deref().unwrap_or(DEFAULT_MFA_SECRET)) {
         Ok(device) => device,
         Err(err) => {
@@ -170,47 +170,18 @@ async fn main() -> ExitCode {
         println!("MFA required: the key `{ACCESS_KEY_ID}` may call only STS until it has an MFA session.");
     }
 
-    wait_for_signal().await;
+    conventions::process::wait_for_signal().await;
     println!("Stopping.");
     sandbox.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-fn init_tracing(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
+/// The log filter for `-v` given `verbose` times (`RUST_LOG` overrides it).
+fn log_filter(verbose: u8) -> &'static str {
+    match verbose {
         0 => "warn,sandbox=info,s3s=off",
         1 => "info,s3s=info",
         2 => "debug,hyper=info",
         _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    }
 }

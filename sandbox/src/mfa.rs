@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
-use crate::identity::MFA_SERIAL;
+use conventions::SANDBOX_MFA_SERIAL as MFA_SERIAL;
 
 /// The device's secret unless `--mfa-secret` / `SOS_SANDBOX_MFA_SECRET` gives another (base32,
 /// at least 16 bytes once decoded).

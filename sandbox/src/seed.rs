@@ -19,7 +19,7 @@ use crate::state::Store;
 use crate::state::objects::{Checksums, NewObject, ObjectMeta, ObjectStore, WriteCondition};
 
 /// The bucket the seed creates; the examples' default bucket.
-pub const SEED_BUCKET: &str = "snow-observing-systems";
+pub const SEED_BUCKET: &str = conventions::BUCKET;
 
 /// The objects the seed puts in [`SEED_BUCKET`]: key and bytes.
 pub const SEED_OBJECTS: &[(&str, &[u8])] = &[
@@ -39,16 +39,15 @@ pub const SEED_OBJECTS: &[(&str, &[u8])] = &[
 ];
 
 /// The topic the seed creates; the notifier publishes to it.
-pub const SEED_TOPIC: &str = "SnowObservingSystemsDataAvailability";
+pub const SEED_TOPIC: &str = conventions::TOPIC;
 /// The queue the seed creates, subscribed to [`SEED_TOPIC`].
-pub const SEED_QUEUE: &str = "SnowObservingSystemsDataUpdates";
+pub const SEED_QUEUE: &str = conventions::QUEUE;
 /// Its dead-letter queue.
-pub const SEED_DLQ: &str = "SnowObservingSystemsDataUpdates-dlq";
+pub const SEED_DLQ: &str = conventions::DEAD_LETTER_QUEUE;
 /// Receives after which a message of [`SEED_QUEUE`] moves to [`SEED_DLQ`].
-pub const SEED_MAX_RECEIVES: u32 = 5;
-/// How long [`SEED_DLQ`] keeps a message: 14 days, SQS's maximum (as `setup` and the deploy
-/// template make it).
-pub const SEED_DLQ_RETENTION_SECONDS: u32 = 1_209_600;
+pub const SEED_MAX_RECEIVES: u32 = conventions::MAX_RECEIVES;
+/// How long [`SEED_DLQ`] keeps a message (as `setup` and the deploy template make it).
+pub const SEED_DLQ_RETENTION_SECONDS: u32 = conventions::DLQ_RETENTION_SECONDS;
 
 /// The content type S3 would have been told for a seeded file, by its extension.
 fn content_type(key: &str) -> &'static str {
@@ -155,7 +154,7 @@ pub(crate) fn reset(data_dir: &Path) -> Result<(), Error> {
     for entry in entries {
         let entry = entry.map_err(Error::io("reading", data_dir))?;
         let path = entry.path();
-        if entry.file_name() == crate::LOCK_FILE {
+        if entry.file_name() == crate::data_dir::LOCK_FILE {
             continue;
         }
         let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };

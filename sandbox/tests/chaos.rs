@@ -5,35 +5,22 @@
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
-use aws_credential_types::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use sandbox::{SEED_BUCKET, SEED_QUEUE, Sandbox, SandboxOptions};
+use testkit::{SandboxClients as _, TestSandbox};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn config(sandbox: &Sandbox, retry: RetryConfig) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .retry_config(retry)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "test",
-        )))
-        .build()
+    sandbox.config().to_builder().retry_config(retry).build()
 }
 
 fn s3(sandbox: &Sandbox, retry: RetryConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&config(sandbox, retry)).force_path_style(true).build();
-    aws_sdk_s3::Client::from_conf(conf)
+    testkit::s3_client(&config(sandbox, retry))
 }
 
 fn no_retries() -> RetryConfig {
     RetryConfig::disabled()
-}
-
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
 }
 
 /// One HTTP/1.1 request to the sandbox's admin API; `(status, body)`.
@@ -62,8 +49,7 @@ async fn post_faults(sandbox: &Sandbox, rules: &str) {
 
 #[tokio::test]
 async fn slow_down_on_put_object_then_delete_restores_service() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, no_retries());
     post_faults(&sandbox, r#"[{"service":"s3","operation":"PutObject","error":{"statusCode":503,"code":"SlowDown"}}]"#)
         .await;
@@ -87,8 +73,7 @@ async fn slow_down_on_put_object_then_delete_restores_service() {
 
 #[tokio::test]
 async fn a_counted_rule_fails_the_first_gets_then_retires() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, no_retries());
     let (key, _) = sandbox::SEED_OBJECTS[0];
     post_faults(&sandbox, &format!(r#"[{{"operation":"GetObject","bucket":"{SEED_BUCKET}","count":2}}]"#)).await;
@@ -103,8 +88,7 @@ async fn a_counted_rule_fails_the_first_gets_then_retires() {
 
 #[tokio::test]
 async fn a_bucket_rule_leaves_other_buckets_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, no_retries());
     s3.create_bucket().bucket("other").send().await.expect("create");
     post_faults(&sandbox, r#"[{"service":"s3","bucket":"other"}]"#).await;
@@ -114,8 +98,7 @@ async fn a_bucket_rule_leaves_other_buckets_alone() {
 
 #[tokio::test]
 async fn reset_closes_the_connection_and_the_sdk_retries() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     post_faults(&sandbox, r#"[{"service":"s3","operation":"ListBuckets","reset":true,"count":2}]"#).await;
     let err = s3(&sandbox, no_retries()).list_buckets().send().await.expect_err("no answer");
     assert!(err.raw_response().is_none(), "a closed connection has no response: {err:?}");
@@ -127,8 +110,7 @@ async fn reset_closes_the_connection_and_the_sdk_retries() {
 
 #[tokio::test]
 async fn after_does_the_work_and_loses_the_answer() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, no_retries());
     post_faults(&sandbox, r#"[{"operation":"PutObject","after":true,"count":1}]"#).await;
     let put = s3.put_object().bucket(SEED_BUCKET).key("lost").body(ByteStream::from_static(b"kept")).send().await;
@@ -149,8 +131,7 @@ async fn after_does_the_work_and_loses_the_answer() {
 
 #[tokio::test]
 async fn sqs_sns_and_sts_errors_come_in_their_own_protocols() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let conf = config(&sandbox, no_retries());
     post_faults(
         &sandbox,
@@ -175,8 +156,7 @@ async fn sqs_sns_and_sts_errors_come_in_their_own_protocols() {
 
 #[tokio::test]
 async fn sdk_retries_ride_out_throttling() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     post_faults(
         &sandbox,
         r#"[{"service":"s3","operation":"HeadBucket","count":2,"error":{"statusCode":503,"code":"SlowDown"}}]"#,
@@ -184,12 +164,12 @@ async fn sdk_retries_ride_out_throttling() {
     .await;
     let s3 = s3(&sandbox, RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)));
     s3.head_bucket().bucket(SEED_BUCKET).send().await.expect("the third attempt passes");
+    assert!(sandbox.chaos().rules().is_empty(), "the first two attempts were throttled: the counted rule retired");
 }
 
 #[tokio::test]
 async fn latency_delays_every_answer() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let (status, body) = admin(&sandbox, "POST", "/_sandbox/chaos/effects", r#"{"latency": 300}"#).await;
     assert_eq!((status, body.as_str()), (200, r#"{"latency":300,"jitter":0}"#));
     let s3 = s3(&sandbox, no_retries());
@@ -203,11 +183,10 @@ async fn latency_delays_every_answer() {
 
 #[tokio::test]
 async fn mistakes_get_one_line_naming_the_field() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     for (body, expected) in [
         (r#"[{"probability": 2}]"#, "rule 1: probability must be between 0 and 1, got 2\n"),
-        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`; a rule has "),
+        (r#"[{"service": "s3", "operaton": "PutObject"}]"#, "rule 1: unknown field `operaton`, expected one of "),
         (r#"[{"error": {"statusCode": "503"}}]"#, "rule 1: error.statusCode must be an HTTP error status"),
         (r#"[{"service": "ec2"}]"#, "rule 1: service must be one of s3, sqs, sns, sts, got \"ec2\"\n"),
         (r#"{"service": "s3"}"#, "the chaos rules must be a JSON array"),
@@ -219,7 +198,10 @@ async fn mistakes_get_one_line_naming_the_field() {
         assert_eq!(answer.lines().count(), 1, "{answer}");
     }
     let (status, answer) = admin(&sandbox, "POST", "/_sandbox/chaos/effects", r#"{"latency": "slow"}"#).await;
-    assert_eq!((status, answer.as_str()), (400, "latency must be a number of milliseconds, got a string\n"));
+    assert_eq!(
+        (status, answer.as_str()),
+        (400, "latency must be a whole number of milliseconds, got string \"slow\"\n")
+    );
     assert_eq!(admin(&sandbox, "PUT", "/_sandbox/chaos/faults", "").await.0, 405);
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/nothing", "").await.0, 404);
     assert!(sandbox.chaos().rules().is_empty(), "nothing was added");
@@ -227,8 +209,7 @@ async fn mistakes_get_one_line_naming_the_field() {
 
 #[tokio::test]
 async fn delete_with_a_body_removes_only_those_rules() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     post_faults(&sandbox, r#"[{"service":"sqs"},{"service":"sns","probability":0.5}]"#).await;
     let (status, left) = admin(&sandbox, "DELETE", "/_sandbox/chaos/faults", r#"[{"service":"sqs"}]"#).await;
     assert_eq!((status, left.as_str()), (200, r#"[{"service":"sns","probability":0.5}]"#));
@@ -236,11 +217,9 @@ async fn delete_with_a_body_removes_only_those_rules() {
 
 #[tokio::test]
 async fn rules_given_at_start_apply_from_the_first_request() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let rules =
         sandbox::chaos::parse_rules(br#"[{"service":"s3","operation":"ListBuckets","count":1}]"#).expect("rules");
-    let options = SandboxOptions { chaos: rules, ..SandboxOptions::ephemeral(dir.path()) };
-    let sandbox = Sandbox::start(options).await.expect("sandbox");
+    let sandbox = TestSandbox::with(|o| SandboxOptions { chaos: rules, ..o }).await;
     let s3 = s3(&sandbox, no_retries());
     s3.list_buckets().send().await.expect_err("the rule from the options");
     s3.list_buckets().send().await.expect("retired");
@@ -270,8 +249,7 @@ fn the_binary_loads_rules_from_a_file_and_names_the_mistake_in_a_bad_one() {
 #[tokio::test]
 async fn a_completion_retried_after_it_succeeded_gets_the_first_answer() {
     use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)));
     let key = "multipart/lost-answer";
     let upload = s3.create_multipart_upload().bucket(SEED_BUCKET).key(key).send().await.expect("create");
@@ -310,8 +288,7 @@ async fn a_completion_retried_after_it_succeeded_gets_the_first_answer() {
 /// SQS, and the message is gone.
 #[tokio::test]
 async fn a_delete_message_retried_after_it_succeeded_succeeds() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let retrying = RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1));
     let sqs = aws_sdk_sqs::Client::new(&config(&sandbox, retrying));
     let url = sqs.create_queue().queue_name("deletes").send().await.expect("queue");
@@ -322,27 +299,14 @@ async fn a_delete_message_retried_after_it_succeeded_succeeds() {
     post_faults(&sandbox, r#"[{"operation":"DeleteMessage","after":true,"count":1}]"#).await;
     sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("the retry succeeds");
     assert_eq!(admin(&sandbox, "GET", "/_sandbox/chaos/faults", "").await.1, "[]", "the delete was retried");
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| attrs.attributes().and_then(|a| a.get(&name)).cloned();
-    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).as_deref(), Some("0"));
-    assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).as_deref(),
-        Some("0")
-    );
+    assert_eq!(testkit::queue_counts(&sqs, url).await, (0, 0), "nothing waiting or in flight");
 }
 
 /// A CreateBucket whose answer was lost: in us-east-1, S3 answers the retry with success (the
 /// caller owns the bucket), so the SDK's retry ends well; elsewhere it is BucketAlreadyOwnedByYou.
 #[tokio::test]
 async fn a_create_bucket_retried_after_it_succeeded_succeeds_as_in_us_east_1() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let s3 = s3(&sandbox, RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)));
     post_faults(&sandbox, r#"[{"operation":"CreateBucket","after":true,"count":1}]"#).await;
     s3.create_bucket().bucket("made-once").send().await.expect("the retry succeeds");
@@ -352,4 +316,57 @@ async fn a_create_bucket_retried_after_it_succeeded_succeeds_as_in_us_east_1() {
     let elsewhere = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build();
     let err = s3.create_bucket().bucket("made-once").create_bucket_configuration(elsewhere).send().await;
     assert_eq!(err.expect_err("owned already").code(), Some("BucketAlreadyOwnedByYou"));
+}
+
+/// The operation a rule names is the one s3s routes the request to: one rule per operation the
+/// examples call, each firing once on exactly its call (and on no other).
+#[tokio::test]
+async fn s3_rules_match_the_operation_s3s_routes_to() {
+    let sandbox = TestSandbox::start().await;
+    let s3 = s3(&sandbox, no_retries());
+    let operations = [
+        "ListBuckets",
+        "ListObjectsV2",
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "CopyObject",
+        "CreateMultipartUpload",
+        "DeleteObject",
+        "HeadBucket",
+        "GetBucketNotificationConfiguration",
+    ];
+    let rules: Vec<String> = operations
+        .iter()
+        .map(|op| format!(r#"{{"operation":"{op}","count":1,"error":{{"statusCode":503,"code":"SlowDown"}}}}"#))
+        .collect();
+    post_faults(&sandbox, &format!("[{}]", rules.join(","))).await;
+    let key = sandbox::SEED_OBJECTS[0].0;
+    let answers = [
+        status(s3.list_buckets().send().await),
+        status(s3.list_objects_v2().bucket(SEED_BUCKET).send().await),
+        status(s3.get_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.head_object().bucket(SEED_BUCKET).key(key).send().await),
+        status(s3.put_object().bucket(SEED_BUCKET).key("named/put").body(ByteStream::from_static(b"x")).send().await),
+        status(
+            s3.copy_object()
+                .bucket(SEED_BUCKET)
+                .key("named/copy")
+                .copy_source(format!("{SEED_BUCKET}/{key}"))
+                .send()
+                .await,
+        ),
+        status(s3.create_multipart_upload().bucket(SEED_BUCKET).key("named/multipart").send().await),
+        status(s3.delete_object().bucket(SEED_BUCKET).key("named/none").send().await),
+        status(s3.head_bucket().bucket(SEED_BUCKET).send().await),
+        status(s3.get_bucket_notification_configuration().bucket(SEED_BUCKET).send().await),
+    ];
+    let named: Vec<(&str, u16)> = operations.iter().copied().zip(answers).collect();
+    assert!(named.iter().all(|(_, status)| *status == 503), "each call met its own rule: {named:?}");
+    assert!(sandbox.chaos().rules().is_empty(), "every rule fired once");
+}
+
+/// The HTTP status of an S3 call's answer (200 when it succeeded).
+fn status<T, E>(answer: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>) -> u16 {
+    answer.err().and_then(|err| err.raw_response().map(|r| r.status().as_u16())).unwrap_or(200)
 }

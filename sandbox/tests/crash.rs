@@ -7,88 +7,19 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use testkit::{SandboxClients as _, SandboxProcess};
 
-/// The sandbox binary serving `data_dir` on a free port.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[]).await
-    }
-
-    /// The sandbox with more arguments (`--chaos FILE`).
-    async fn start_with(data_dir: &Path, args: &[&std::ffi::OsStr]) -> Self {
-        let url_file = data_dir.join(".sandbox.url");
-        let _ = std::fs::remove_file(&url_file);
-        let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .args(["--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env_remove("SOS_SANDBOX_HOST")
-            .env_remove("SOS_SANDBOX_PORT")
-            .env_remove("SOS_SANDBOX_DATA_DIR")
-            .env_remove("SOS_SANDBOX_FSYNC")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the sandbox binary");
-        // Owned by the server from here on, so it is killed and reaped whatever happens next.
-        let mut server = Self { child, url: String::new() };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&url_file)
-                && !text.trim().is_empty()
-            {
-                server.url = text.trim().to_owned();
-                return server;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "the sandbox did not start within 30 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL: no chance to flush or clean up.
-    fn kill(mut self) {
-        self.child.kill().expect("kill the sandbox");
-        self.child.wait().expect("reap the sandbox");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// No retries: a request to a killed sandbox must fail, not wait for the next one.
 fn config(url: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(url)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            sandbox::ACCESS_KEY_ID,
-            sandbox::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        )))
-        .build()
+    url.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build()
 }
 
 fn s3(url: &str) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config(url)).force_path_style(true).build())
+    testkit::s3_client(&config(url))
 }
 
 fn sqs(url: &str) -> aws_sdk_sqs::Client {
@@ -165,8 +96,8 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> 
 async fn what_was_acknowledged_survives_sigkill_at_random_moments() {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir: PathBuf = temp.path().join("data");
-    let mut server = Server::start(&data_dir).await;
-    let queue_url = sqs(&server.url)
+    let mut server = SandboxProcess::start(&data_dir, &[]);
+    let queue_url = sqs(server.url())
         .create_queue()
         .queue_name("crash")
         .send()
@@ -178,7 +109,7 @@ async fn what_was_acknowledged_survives_sigkill_at_random_moments() {
 
     let (mut objects, mut acked, mut attempted) = (BTreeMap::new(), BTreeSet::new(), BTreeSet::new());
     for round in 0..3 {
-        let url = server.url.clone();
+        let url = server.url().to_owned();
         let writer = tokio::spawn({
             let queue_url = queue_url.clone();
             async move { write_until_killed(&url, &queue_url, round).await }
@@ -190,17 +121,17 @@ async fn what_was_acknowledged_survives_sigkill_at_random_moments() {
         objects.extend(o);
         acked.extend(a);
         attempted.extend(t);
-        server = Server::start(&data_dir).await;
+        server = SandboxProcess::start(&data_dir, &[]);
     }
 
-    let s3 = s3(&server.url);
+    let s3 = s3(server.url());
     for (key, bytes) in &objects {
         let got = s3.get_object().bucket(sandbox::SEED_BUCKET).key(key).send().await;
         let got = got.unwrap_or_else(|err| panic!("{key} was acknowledged but is gone: {err:?}"));
         let body = got.body.collect().await.expect("body").into_bytes();
         assert_eq!(body.as_ref(), bytes.as_slice(), "{key} reads back equal");
     }
-    let received = receive_all(&sqs(&server.url), &queue_url).await;
+    let received = receive_all(&sqs(server.url()), &queue_url).await;
     let unique: BTreeSet<String> = received.iter().cloned().collect();
     assert_eq!(unique.len(), received.len(), "no message came twice");
     let lost: Vec<&String> = acked.difference(&unique).collect();
@@ -213,8 +144,8 @@ async fn what_was_acknowledged_survives_sigkill_at_random_moments() {
 async fn in_flight_messages_and_receive_counts_survive_a_kill() {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
-    let mut server = Server::start(&data_dir).await;
-    let client = sqs(&server.url);
+    let mut server = SandboxProcess::start(&data_dir, &[]);
+    let client = sqs(server.url());
     let dlq = client.create_queue().queue_name("counts-dlq").send().await.expect("dlq");
     let policy =
         format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"2"}}"#, sandbox::aws::queue_arn("counts-dlq"));
@@ -248,8 +179,8 @@ async fn in_flight_messages_and_receive_counts_survive_a_kill() {
     let first = receive(client.clone(), 0, 3).await;
     assert_eq!(first.len(), 1);
     server.kill();
-    server = Server::start(&data_dir).await;
-    let client = sqs(&server.url);
+    server = SandboxProcess::start(&data_dir, &[]);
+    let client = sqs(server.url());
     // Back after its visibility timeout, with its count: this is its second receive.
     let second = receive(client.clone(), 20, 0).await;
     assert_eq!(second.len(), 1, "the in-flight message came back after its visibility timeout");
@@ -258,8 +189,8 @@ async fn in_flight_messages_and_receive_counts_survive_a_kill() {
     assert_eq!(count.map(String::as_str), Some("2"), "the receive count survived the kill");
 
     server.kill();
-    server = Server::start(&data_dir).await;
-    let client = sqs(&server.url);
+    server = SandboxProcess::start(&data_dir, &[]);
+    let client = sqs(server.url());
     // A third receive would pass maxReceiveCount 2: the message moves to the dead-letter queue.
     assert!(receive(client.clone(), 0, 0).await.is_empty(), "past maxReceiveCount it is not delivered again");
     let dead = client.receive_message().queue_url(&dlq_url).wait_time_seconds(5).send().await.expect("dlq receive");
@@ -291,23 +222,23 @@ async fn every_acknowledged_upload_is_announced_across_kills_while_sns_fails() {
     // 30% of SNS publishes fail (the notifier's included): deliveries wait and are retried.
     let rules = temp.path().join("chaos.json");
     std::fs::write(&rules, r#"[{"service":"sns","operation":"Publish","probability":0.3}]"#).expect("rules");
-    let chaos = [std::ffi::OsStr::new("--chaos"), rules.as_os_str()];
-    let mut server = Server::start_with(&data_dir, &chaos).await;
+    let chaos = ["--chaos", rules.to_str().expect("a UTF-8 temp path")];
+    let mut server = SandboxProcess::start(&data_dir, &chaos);
 
     let mut acked = BTreeSet::new();
     for round in 0..3 {
-        let url = server.url.clone();
+        let url = server.url().to_owned();
         let writer = tokio::spawn(async move { put_until_killed(&url, round).await });
         tokio::time::sleep(Duration::from_millis(200 + random_below(600))).await;
         server.kill();
         let round_acked = writer.await.expect("writer");
         assert!(!round_acked.is_empty(), "round {round}: nothing was acknowledged before the kill");
         acked.extend(round_acked);
-        server = Server::start_with(&data_dir, &chaos).await;
+        server = SandboxProcess::start(&data_dir, &chaos);
     }
 
     // After the last restart (SNS still failing 30%), every acknowledged upload is announced.
-    let sqs = sqs(&server.url);
+    let sqs = sqs(server.url());
     let queue = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("seeded queue");
     let queue = queue.queue_url().expect("url").to_owned();
     let mut announced = BTreeSet::new();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY, MFA_SERIAL, ROLE_ARN};
-use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
 use sandbox::{Sandbox, SandboxOptions};
+use testkit::{SandboxClients as _, TestSandbox, mfa_code};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
@@ -93,14 +93,9 @@ const TABLE: &[(Service, Key, bool, Option<&str>)] = &[
     (Sns, Unknown, true, Some("InvalidClientTokenId")),
 ];
 
+/// The sandbox's configuration with `credentials` and no retries: one answer per call.
 fn config(sandbox: &Sandbox, credentials: Credentials) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
-        .build()
+    sandbox.config_as(credentials).to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build()
 }
 
 fn long_term(key: &str, secret: &str) -> Credentials {
@@ -112,10 +107,6 @@ fn session(out: Option<&aws_sdk_sts::types::Credentials>) -> Credentials {
     Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "sts")
 }
 
-fn mfa_code() -> String {
-    MfaDevice::new(DEFAULT_MFA_SECRET).expect("default secret").current_code()
-}
-
 /// One call of `service` with `credentials`: the error code, or `None` when it succeeded.
 async fn call(sandbox: &Sandbox, service: Service, credentials: Credentials) -> Option<String> {
     let config = config(sandbox, credentials);
@@ -123,17 +114,13 @@ async fn call(sandbox: &Sandbox, service: Service, credentials: Credentials) -> 
         Some(err.code().unwrap_or("(no code)").to_owned())
     }
     match service {
-        S3 => {
-            let conf = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
-            let client = aws_sdk_s3::Client::from_conf(conf);
-            client
-                .list_objects_v2()
-                .bucket(sandbox::SEED_BUCKET)
-                .send()
-                .await
-                .err()
-                .and_then(|e| code(e.into_service_error()))
-        }
+        S3 => testkit::s3_client(&config)
+            .list_objects_v2()
+            .bucket(sandbox::SEED_BUCKET)
+            .send()
+            .await
+            .err()
+            .and_then(|e| code(e.into_service_error())),
         Sts => aws_sdk_sts::Client::new(&config)
             .get_caller_identity()
             .send()
@@ -198,9 +185,7 @@ async fn credentials(sandbox: &Sandbox) -> Vec<(Key, Credentials)> {
 async fn every_service_answers_every_caller_as_aws_does() {
     let mut failures = Vec::new();
     for require_mfa in [false, true] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let options = SandboxOptions { require_mfa, min_session_seconds: 1, ..SandboxOptions::ephemeral(dir.path()) };
-        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+        let sandbox = TestSandbox::with(|o| SandboxOptions { require_mfa, min_session_seconds: 1, ..o }).await;
         let keys = credentials(&sandbox).await;
         for &(service, key, mfa, expected) in TABLE.iter().filter(|row| row.2 == require_mfa) {
             let (_, creds) = keys.iter().find(|(k, _)| *k == key).expect("every key kind is made");
@@ -218,9 +203,7 @@ async fn every_service_answers_every_caller_as_aws_does() {
 /// The refusal of a long-term key under the MFA policy names MFA, on SNS as on every service.
 #[tokio::test]
 async fn sns_publish_without_mfa_is_refused_naming_mfa() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let options = SandboxOptions { require_mfa: true, ..SandboxOptions::ephemeral(dir.path()) };
-    let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+    let sandbox = TestSandbox::with(|o| SandboxOptions { require_mfa: true, ..o }).await;
     let sns =
         aws_sdk_sns::Client::new(&config(&sandbox, long_term(sandbox::ACCESS_KEY_ID, sandbox::SECRET_ACCESS_KEY)));
     let topic = sandbox::aws::topic_arn(sandbox::SEED_TOPIC);

@@ -1,96 +1,18 @@
 //! Interop: boto3 and the aws CLI (pinned in `tests/interop/requirements.txt`) drive the
-//! standalone sandbox binary through the S3 calls the seed's Python scripts make.
+//! standalone sandbox binary through the S3 calls the original's Python scripts make.
 //!
 //! `scripts/python-env` makes `<repo>/.venv` on first use (it needs `python3` with venv and pip);
 //! the checks themselves are in `tests/interop/*.py` (`s3_boto3.py`: the seed's calls;
 //! `s3_rules_boto3.py`: S3's rules, also run against moto to record where it differs).
 #![cfg(unix)]
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-/// How long the sandbox may take to write its URL file.
-const START_DEADLINE: Duration = Duration::from_secs(30);
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+use testkit::SandboxProcess;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the sandbox crate lives inside the workspace").to_path_buf()
-}
-
-/// The standalone sandbox process; killed (and reaped) when dropped, whatever the test did.
-struct SandboxProcess {
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl SandboxProcess {
-    fn start(data_dir: &Path, log_dir: &Path, extra_args: &[&str]) -> Self {
-        let stdout = log_dir.join("sandbox.stdout");
-        let stderr = log_dir.join("sandbox.stderr");
-        // Files, not pipes: nobody reads a pipe while the test runs, and a full one would stall it.
-        let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .arg("--port")
-            .arg("0")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra_args)
-            .env_remove("SOS_SANDBOX_HOST")
-            .env_remove("SOS_SANDBOX_PORT")
-            .env_remove("SOS_SANDBOX_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout).expect("create the sandbox's stdout log"))
-            .stderr(File::create(&stderr).expect("create the sandbox's stderr log"))
-            .spawn()
-            .expect("start the sandbox binary");
-        Self { child, stdout, stderr }
-    }
-
-    /// Waits for `<data dir>/.sandbox.url`, which the sandbox writes (by rename) once it listens.
-    fn wait_for_url(&mut self, data_dir: &Path) -> String {
-        let url_file = data_dir.join(".sandbox.url");
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&url_file) {
-                let url = text.trim();
-                if !url.is_empty() {
-                    return url.to_owned();
-                }
-            }
-            if let Some(status) = self.child.try_wait().expect("check whether the sandbox is running") {
-                panic!("the sandbox exited ({status}) before writing {}\n{}", url_file.display(), self.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the sandbox wrote no {} within {START_DEADLINE:?}\n{}",
-                url_file.display(),
-                self.logs()
-            );
-            std::thread::sleep(POLL_INTERVAL);
-        }
-    }
-
-    fn logs(&self) -> String {
-        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_else(|err| format!("({err})"));
-        format!("--- sandbox stdout ---\n{}\n--- sandbox stderr ---\n{}", read(&self.stdout), read(&self.stderr))
-    }
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn output_text(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    testkit::repo_path("")
 }
 
 /// Makes the venv, starts a standalone sandbox with `sandbox_args`, and runs `script URL args…`
@@ -104,19 +26,18 @@ fn run_python_against_sandbox(script: &str, sandbox_args: &[&str], script_args: 
         .stdin(Stdio::null())
         .output()
         .expect("run bash scripts/python-env");
-    assert!(env.status.success(), "scripts/python-env failed ({})\n{}", env.status, output_text(&env));
+    assert!(env.status.success(), "scripts/python-env failed ({})\n{}", env.status, testkit::describe(&env));
     print!("{}", String::from_utf8_lossy(&env.stdout));
 
     let temp = tempfile::tempdir().expect("create a temp dir for the sandbox");
-    let data_dir = temp.path().join("data");
-    let mut sandbox = SandboxProcess::start(&data_dir, temp.path(), sandbox_args);
-    let url = sandbox.wait_for_url(&data_dir);
+    let sandbox = SandboxProcess::start(&temp.path().join("data"), sandbox_args);
+    let url = sandbox.url();
     println!("sandbox serving {url}");
 
     let mut command = Command::new(root.join(".venv/bin/python"));
     command
         .arg(root.join(script))
-        .arg(&url)
+        .arg(url)
         .args(script_args)
         .current_dir(&root)
         .stdin(Stdio::null())
@@ -134,7 +55,7 @@ fn run_python_against_sandbox(script: &str, sandbox_args: &[&str], script_args: 
         output.status.success(),
         "{script} failed ({})\n{}\n{}",
         output.status,
-        output_text(&output),
+        testkit::describe(&output),
         sandbox.logs()
     );
     print!("{}", String::from_utf8_lossy(&output.stdout));

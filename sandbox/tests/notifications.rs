@@ -1,40 +1,14 @@
 //! S3 event notifications: S3 → notifier (the Lambda stand-in) → SNS → SQS as seeded, and S3 →
 //! SQS / S3 → SNS with filters, in the JSON shape S3 sends.
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
     S3KeyFilter, TopicConfiguration,
 };
-use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
+use sandbox::SEED_BUCKET;
 use serde_json::Value;
-
-fn config(sandbox: &Sandbox) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "test",
-        )))
-        .build()
-}
-
-struct Clients {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-}
-
-fn clients(sandbox: &Sandbox) -> Clients {
-    let config = config(sandbox);
-    Clients {
-        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
-        sqs: aws_sdk_sqs::Client::new(&config),
-        sns: aws_sdk_sns::Client::new(&config),
-    }
-}
+use testkit::{SandboxClients as _, TestSandbox};
 
 /// Waits (long polling, up to 10 s) for the next message body on `queue`, deleting it.
 async fn next_body(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
@@ -53,9 +27,8 @@ async fn next_body(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
 
 #[tokio::test]
 async fn a_put_to_the_seeded_bucket_reaches_the_seeded_queue_through_the_notifier() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let c = clients(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let c = sandbox.clients();
     for key in ["plain.geojson", "Missouri Open Loop sample output/with space.csv", "a+b/snow ü+ice.geojson"] {
         let put = c.s3.put_object().bucket(SEED_BUCKET).key(key).body(ByteStream::from_static(b"12345")).send().await;
         let etag = put.expect("put").e_tag().expect("etag").trim_matches('"').to_owned();
@@ -73,9 +46,8 @@ async fn a_put_to_the_seeded_bucket_reaches_the_seeded_queue_through_the_notifie
 
 #[tokio::test]
 async fn multipart_uploads_and_copies_are_announced_too() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let c = clients(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let c = sandbox.clients();
     let upload = c.s3.create_multipart_upload().bucket(SEED_BUCKET).key("mpu.bin").send().await.expect("create");
     let id = upload.upload_id().expect("id");
     let part =
@@ -132,9 +104,8 @@ fn suffix(value: &str) -> NotificationConfigurationFilter {
 
 #[tokio::test]
 async fn queue_and_topic_targets_get_s3_events_that_pass_their_filters() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let c = clients(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let c = sandbox.clients();
     c.s3.create_bucket().bucket("direct").send().await.expect("bucket");
     c.sqs.create_queue().queue_name("direct-events").send().await.expect("queue");
     c.sqs.create_queue().queue_name("via-topic").send().await.expect("queue");

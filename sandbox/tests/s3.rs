@@ -6,25 +6,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use sandbox::{SEED_BUCKET, SEED_OBJECTS, Sandbox, SandboxOptions};
-
-fn client_with_secret(sandbox: &Sandbox, secret: &str) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new(sandbox::ACCESS_KEY_ID, secret, None, None, "test"))
-        .force_path_style(true)
-        .build();
-    Client::from_conf(config)
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    client_with_secret(sandbox, sandbox::SECRET_ACCESS_KEY)
-}
-
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
-}
+use testkit::{SandboxClients as _, TestSandbox, start_sandbox};
 
 async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
     let object = client.get_object().bucket(bucket).key(key).send().await.expect("object exists");
@@ -33,9 +15,8 @@ async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn seeds_the_sample_bucket_with_the_repository_files() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
 
     let buckets = s3.list_buckets().send().await.expect("list buckets");
     let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
@@ -51,9 +32,14 @@ async fn seeds_the_sample_bucket_with_the_repository_files() {
 
 #[tokio::test]
 async fn a_wrong_secret_gets_signature_does_not_match_with_403() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client_with_secret(&sandbox, "not-the-secret");
+    let sandbox = TestSandbox::start().await;
+    let s3 = testkit::s3_client(&sandbox.config_as(Credentials::new(
+        sandbox::ACCESS_KEY_ID,
+        "not-the-secret",
+        None,
+        None,
+        "test",
+    )));
 
     let err = s3.list_objects_v2().bucket(SEED_BUCKET).send().await.expect_err("a wrong secret is refused");
     let status = err.raw_response().map(|r| r.status().as_u16());
@@ -65,9 +51,8 @@ async fn a_wrong_secret_gets_signature_does_not_match_with_403() {
 
 #[tokio::test]
 async fn missing_bucket_and_key_have_their_aws_error_codes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
 
     let err = s3.list_objects_v2().bucket("no-such-bucket").send().await.expect_err("no bucket");
     assert!(err.as_service_error().is_some_and(|e| e.is_no_such_bucket()), "{err:?}");
@@ -91,9 +76,8 @@ macro_rules! outcome {
 
 #[tokio::test]
 async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_created() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let missing = "no-such-bucket";
     let mut answers = vec![
         ("PutObject", outcome!(s3.put_object().bucket(missing).key("k").body(ByteStream::from_static(b"x")))),
@@ -144,14 +128,13 @@ async fn a_missing_bucket_is_no_such_bucket_for_every_operation_and_is_never_cre
         .filter_map(|b| b.name().map(str::to_owned))
         .collect();
     assert_eq!(names, [SEED_BUCKET], "no bucket was created on the way");
-    assert!(!dir.path().join(missing).exists());
+    assert!(!sandbox.data_path().join(missing).exists());
 }
 
 #[tokio::test]
 async fn deleting_a_bucket_that_holds_objects_is_bucket_not_empty_and_deletes_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let err = s3.delete_bucket().bucket(SEED_BUCKET).send().await.expect_err("not empty");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(409));
     let (code, message) = code_and_message(err.into_service_error());
@@ -169,9 +152,8 @@ async fn deleting_a_bucket_that_holds_objects_is_bucket_not_empty_and_deletes_no
 
 #[tokio::test]
 async fn an_invalid_bucket_name_is_refused_with_the_naming_rule() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     for name in ["My_Bucket", "ab", "192.168.5.4"] {
         let err = s3.create_bucket().bucket(name).send().await.expect_err(name);
         let (code, message) = code_and_message(err.into_service_error());
@@ -186,9 +168,8 @@ async fn an_invalid_bucket_name_is_refused_with_the_naming_rule() {
 
 #[tokio::test]
 async fn seeded_objects_have_a_content_type_from_their_extension() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     for (key, expected) in [
         ("Optimization_result.geojson", "application/geo+json"),
         ("Missouri Open Loop sample output/basin_mean_swe.csv", "text/csv"),
@@ -201,9 +182,8 @@ async fn seeded_objects_have_a_content_type_from_their_extension() {
 
 #[tokio::test]
 async fn multipart_upload_of_three_parts_reads_back_equal() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     let key = "multipart/three parts.bin";
     // Parts other than the last must be at least 5 MiB.
     let parts: Vec<Vec<u8>> =
@@ -240,9 +220,8 @@ async fn multipart_upload_of_three_parts_reads_back_equal() {
 
 #[tokio::test]
 async fn listing_more_than_1000_keys_paginates() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     s3.create_bucket().bucket("many-keys").send().await.expect("create bucket");
     let count = 1_005;
     let puts = (0..count).map(|i| {
@@ -278,8 +257,9 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     let key = "restart/kept.txt";
     {
-        let sandbox = start(&dir).await;
-        client(&sandbox)
+        let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+        sandbox
+            .s3()
             .put_object()
             .bucket(SEED_BUCKET)
             .key(key)
@@ -287,7 +267,8 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
             .send()
             .await
             .expect("put");
-        client(&sandbox)
+        sandbox
+            .s3()
             .delete_object()
             .bucket(SEED_BUCKET)
             .key("Optimization_result.geojson")
@@ -296,8 +277,8 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
             .expect("delete");
         sandbox.shutdown().await;
     }
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+    let s3 = sandbox.s3();
     assert_eq!(get_bytes(&s3, SEED_BUCKET, key).await, b"still here");
     // The seed runs once: a deleted sample object stays deleted.
     let gone = s3.head_object().bucket(SEED_BUCKET).key("Optimization_result.geojson").send().await;
@@ -309,14 +290,14 @@ async fn data_survives_a_restart_on_the_same_data_dir() {
 async fn reset_starts_again_from_the_seed() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let sandbox = start(&dir).await;
-        let s3 = client(&sandbox);
+        let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+        let s3 = sandbox.s3();
         s3.put_object().bucket(SEED_BUCKET).key("extra").body(ByteStream::from_static(b"1")).send().await.expect("put");
         sandbox.shutdown().await;
     }
     let options = SandboxOptions { reset: true, ..SandboxOptions::ephemeral(dir.path()) };
-    let sandbox = Sandbox::start(options).await.expect("restart with reset");
-    let s3 = client(&sandbox);
+    let sandbox = start_sandbox(options).await;
+    let s3 = sandbox.s3();
     let listed = s3.list_objects_v2().bucket(SEED_BUCKET).send().await.expect("list");
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     let seeded: Vec<_> = SEED_OBJECTS.iter().map(|(k, _)| *k).collect();
@@ -328,7 +309,7 @@ async fn reset_starts_again_from_the_seed() {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_is_refused_and_told_the_first_url() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let first = start(&dir).await;
+    let first = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
     match Sandbox::start(SandboxOptions::ephemeral(dir.path())).await {
         Err(sandbox::Error::DataDirInUse { url, .. }) => assert_eq!(url.as_deref(), Some(first.url())),
         other => panic!("expected DataDirInUse, got {other:?}"),
@@ -343,8 +324,7 @@ async fn a_second_server_on_the_same_data_dir_is_refused_and_told_the_first_url(
 
 #[tokio::test]
 async fn health_check_identifies_the_sandbox() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
+    let sandbox = TestSandbox::start().await;
     let mut stream = tokio::net::TcpStream::connect(sandbox.addr()).await.expect("connect");
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     stream.write_all(b"GET /_sandbox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
@@ -358,9 +338,8 @@ async fn health_check_identifies_the_sandbox() {
 
 #[tokio::test]
 async fn ranged_and_whole_reads_return_exactly_the_bytes_asked_for() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let s3 = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let s3 = sandbox.s3();
     // Larger than one read of the sandbox (1 MiB), and not a multiple of it.
     let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: usize| (i * 7 % 253) as u8).collect();
     s3.put_object().bucket(SEED_BUCKET).key("ranges.bin").body(bytes.clone().into()).send().await.expect("put");

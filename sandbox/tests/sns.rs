@@ -1,21 +1,9 @@
 //! The sandbox's SNS driven through the AWS SDK for Rust: the envelope SQS subscribers get, and
 //! raw delivery.
 
-use aws_credential_types::Credentials;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use sandbox::{Sandbox, SandboxOptions};
-
-fn config(sandbox: &Sandbox) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "test",
-        )))
-        .build()
-}
+use testkit::{SandboxClients as _, TestSandbox};
 
 async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_sdk_sqs::types::Message {
     let out = sqs
@@ -32,9 +20,8 @@ async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_sdk_sqs::types
 
 #[tokio::test]
 async fn a_message_published_to_the_seeded_topic_reaches_the_seeded_queue_in_the_sns_envelope() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let (sns, sqs) = (aws_sdk_sns::Client::new(&config(&sandbox)), aws_sdk_sqs::Client::new(&config(&sandbox)));
+    let sandbox = TestSandbox::start().await;
+    let (sns, sqs) = (sandbox.sns(), sandbox.sqs());
     let topics = sns.list_topics().send().await.expect("list topics");
     let topic = format!("arn:aws:sns:us-east-1:000000000000:{}", sandbox::SEED_TOPIC);
     assert!(topics.topics().iter().any(|t| t.topic_arn() == Some(topic.as_str())));
@@ -67,9 +54,8 @@ async fn a_message_published_to_the_seeded_topic_reaches_the_seeded_queue_in_the
 
 #[tokio::test]
 async fn raw_delivery_sends_the_bare_message_with_its_attributes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let (sns, sqs) = (aws_sdk_sns::Client::new(&config(&sandbox)), aws_sdk_sqs::Client::new(&config(&sandbox)));
+    let sandbox = TestSandbox::start().await;
+    let (sns, sqs) = (sandbox.sns(), sandbox.sqs());
     let topic = sns.create_topic().name("raw-topic").send().await.expect("topic");
     let topic = topic.topic_arn().expect("arn");
     let queue = sqs.create_queue().queue_name("raw-queue").send().await.expect("queue");
@@ -100,9 +86,8 @@ async fn raw_delivery_sends_the_bare_message_with_its_attributes() {
 
 #[tokio::test]
 async fn publishing_to_a_missing_topic_is_not_found() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let sns = aws_sdk_sns::Client::new(&config(&sandbox));
+    let sandbox = TestSandbox::start().await;
+    let sns = sandbox.sns();
     let err = sns.publish().topic_arn("arn:aws:sns:us-east-1:000000000000:nope").message("x").send().await;
     let err = err.expect_err("no topic");
     assert!(err.as_service_error().is_some_and(|e| e.is_not_found_exception()), "{err:?}");
@@ -110,9 +95,8 @@ async fn publishing_to_a_missing_topic_is_not_found() {
 
 #[tokio::test]
 async fn topic_attributes_are_stored_and_create_topic_refuses_other_values() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox");
-    let sns = aws_sdk_sns::Client::new(&config(&sandbox));
+    let sandbox = TestSandbox::start().await;
+    let sns = sandbox.sns();
     let created = sns.create_topic().name("with-policy").attributes("DisplayName", "SOS").send().await;
     let arn = created.expect("create").topic_arn().expect("arn").to_owned();
     // The same call again finds the topic; other attribute values are refused, as SNS does.

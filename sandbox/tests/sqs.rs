@@ -3,24 +3,9 @@
 
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
-use sandbox::{Sandbox, SandboxOptions};
-
-async fn start(dir: &tempfile::TempDir) -> Sandbox {
-    Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("sandbox starts")
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
+use testkit::{SandboxClients as _, TestSandbox};
 
 async fn queue(sqs: &Client, name: &str, attributes: &[(QueueAttributeName, &str)]) -> String {
     let mut create = sqs.create_queue().queue_name(name);
@@ -50,9 +35,8 @@ fn receive_count(message: &aws_sdk_sqs::types::Message) -> Option<&str> {
 
 #[tokio::test]
 async fn the_seeded_queue_exists_with_its_dead_letter_queue() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("seeded queue");
     let url = url.queue_url().expect("url");
     assert_eq!(url, format!("{}/000000000000/{}", sandbox.url(), sandbox::SEED_QUEUE));
@@ -64,9 +48,8 @@ async fn the_seeded_queue_exists_with_its_dead_letter_queue() {
 
 #[tokio::test]
 async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "long-poll", &[]).await;
 
     let waiting = tokio::spawn({
@@ -86,9 +69,8 @@ async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
 
 #[tokio::test]
 async fn an_undeleted_message_comes_back_after_its_visibility_timeout_with_a_higher_count() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "visibility", &[]).await;
     sqs.send_message().queue_url(&url).message_body("again").send().await.expect("send");
 
@@ -119,9 +101,8 @@ async fn an_undeleted_message_comes_back_after_its_visibility_timeout_with_a_hig
 
 #[tokio::test]
 async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let dlq = queue(&sqs, "poison-dlq", &[]).await;
     let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:poison-dlq","maxReceiveCount":"2"}"#;
     let url = queue(&sqs, "poison", &[(QueueAttributeName::RedrivePolicy, policy)]).await;
@@ -137,9 +118,8 @@ async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn batches_send_receive_and_delete_ten_at_a_time() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "batch", &[]).await;
     let entries: Vec<_> = (0..10)
         .map(|i| {
@@ -184,9 +164,8 @@ async fn batches_send_receive_and_delete_ten_at_a_time() {
 
 #[tokio::test]
 async fn a_missing_queue_is_queue_does_not_exist() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let err = sqs.get_queue_url().queue_name("nope").send().await.expect_err("no queue");
     assert!(err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()), "{err:?}");
     let url = format!("{}/000000000000/nope", sandbox.url());
@@ -196,9 +175,8 @@ async fn a_missing_queue_is_queue_does_not_exist() {
 
 #[tokio::test]
 async fn creating_an_existing_queue_with_other_attributes_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = start(&dir).await;
-    let sqs = client(&sandbox);
+    let sandbox = TestSandbox::start().await;
+    let sqs = sandbox.sqs();
     let url = queue(&sqs, "settled", &[(QueueAttributeName::MessageRetentionPeriod, "1209600")]).await;
     // Same values (and a default given explicitly): the same queue.
     let again = sqs

@@ -7,19 +7,10 @@ use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use sandbox::identity::{APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY, MFA_SERIAL, ROLE_ARN};
 use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
 use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
+use testkit::{SandboxClients as _, mfa_code as code, start_sandbox, user_credentials as user};
 
 async fn start(dir: &tempfile::TempDir, require_mfa: bool) -> Sandbox {
-    let options = SandboxOptions { require_mfa, min_session_seconds: 1, ..SandboxOptions::ephemeral(dir.path()) };
-    Sandbox::start(options).await.expect("sandbox starts")
-}
-
-fn config(sandbox: &Sandbox, credentials: Credentials) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
-        .build()
+    start_sandbox(SandboxOptions { require_mfa, min_session_seconds: 1, ..SandboxOptions::ephemeral(dir.path()) }).await
 }
 
 fn long_term(key: &str, secret: &str) -> Credentials {
@@ -27,20 +18,11 @@ fn long_term(key: &str, secret: &str) -> Credentials {
 }
 
 fn sts(sandbox: &Sandbox, credentials: Credentials) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(&config(sandbox, credentials))
+    aws_sdk_sts::Client::new(&sandbox.config_as(credentials))
 }
 
 fn s3(sandbox: &Sandbox, credentials: Credentials) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&config(sandbox, credentials)).force_path_style(true).build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
-fn user() -> Credentials {
-    long_term(sandbox::ACCESS_KEY_ID, sandbox::SECRET_ACCESS_KEY)
-}
-
-fn code() -> String {
-    MfaDevice::new(DEFAULT_MFA_SECRET).expect("default secret").current_code()
+    testkit::s3_client(&sandbox.config_as(credentials))
 }
 
 fn session(out: Option<&aws_sdk_sts::types::Credentials>) -> Credentials {
@@ -238,7 +220,7 @@ async fn a_data_directory_of_the_previous_version_opens_with_its_sessions_and_ob
     let stored = sandbox::identity::stored_sessions(dir.path()).expect("stored");
     assert!(stored.iter().any(|s| s.access_key_id == "ASIAOLDVERSION000001"));
     let app = long_term(APP_ACCESS_KEY_ID, APP_SECRET_ACCESS_KEY);
-    let sqs = aws_sdk_sqs::Client::new(&config(&sandbox, app));
+    let sqs = aws_sdk_sqs::Client::new(&sandbox.config_as(app));
     let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("the seeded queue exists");
     assert!(url.queue_url().is_some_and(|u| u.ends_with(sandbox::SEED_QUEUE)));
 }

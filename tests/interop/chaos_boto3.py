@@ -9,43 +9,21 @@ Each check prints `ok` or `FAIL`; the last line is `N passed, M failed`.
 """
 
 import json
-import os
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
 
-for _name in [name for name in os.environ if name.startswith("AWS_")]:
-    del os.environ[_name]
-_NO_FILE = os.path.join(tempfile.gettempdir(), f"sos-interop-no-such-file-{uuid.uuid4().hex}")
-os.environ["AWS_CONFIG_FILE"] = _NO_FILE
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+import checks
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from checks import BUCKET, run
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError  # noqa: E402
-
-from checks import run  # noqa: E402
-
-if len(sys.argv) != 2:
-    print(__doc__.strip().splitlines()[2], file=sys.stderr)
-    sys.exit(2)
-URL = sys.argv[1].rstrip("/")
-BUCKET = "snow-observing-systems"
+(URL,) = (url.rstrip("/") for url in checks.arguments(__doc__, 1))
 RUN = uuid.uuid4().hex[:8]
 
 
 def client(service, attempts=1):
-    return boto3.client(
-        service,
-        endpoint_url=URL,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}, s3={"addressing_style": "path"}),
-    )
+    return checks.client(service, URL, attempts=attempts, path_style=True)
 
 
 s3, sqs = client("s3"), client("sqs")

@@ -8,43 +8,21 @@ the last line is `N passed, M failed`, and the exit status is 1 if any failed.
 """
 
 import base64
-import os
 import sys
-import tempfile
 import uuid
 
-for _name in [name for name in os.environ if name.startswith("AWS_")]:
-    del os.environ[_name]
-_NO_FILE = os.path.join(tempfile.gettempdir(), f"sos-interop-no-such-file-{uuid.uuid4().hex}")
-os.environ["AWS_CONFIG_FILE"] = _NO_FILE
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+import checks
+from botocore.exceptions import ClientError
+from checks import BUCKET, run
+from moto.sqs.models import Message as MotoMessage
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-from moto.sqs.models import Message as MotoMessage  # noqa: E402
-
-from checks import run  # noqa: E402
-
-if len(sys.argv) != 2:
-    print(__doc__.strip().splitlines()[2], file=sys.stderr)
-    sys.exit(2)
-URL = sys.argv[1].rstrip("/")
-BUCKET = "snow-observing-systems"
+(URL,) = (url.rstrip("/") for url in checks.arguments(__doc__, 1))
 RUN = uuid.uuid4().hex[:8]
-CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"})
 
 
-def client(service, secret="test", key="test"):
-    return boto3.client(
-        service,
-        endpoint_url=URL,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=CONFIG,
-    )
+def client(service, secret=checks.SECRET_KEY, key=checks.ACCESS_KEY):
+    # Two attempts per call: one retry, as boto3's `retries={"max_attempts": 1}` makes.
+    return checks.client(service, URL, key=key, secret=secret, attempts=2, path_style=True)
 
 
 s3, sqs, sns, sts = client("s3"), client("sqs"), client("sns"), client("sts")

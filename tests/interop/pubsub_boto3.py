@@ -1,8 +1,8 @@
-"""The seed's subscriber logic with boto3 against the sandbox's pipeline.
+"""The original's subscriber logic with boto3 against the sandbox's pipeline.
 
 usage: pubsub_boto3.py URL
 
-boto3 uploads a file; the sandbox's S3 → notifier → SNS → SQS pipeline announces it; the seed's
+boto3 uploads a file; the sandbox's S3 → notifier → SNS → SQS pipeline announces it; the original's
 subscriber steps read the key from the message (receive_message → json.loads(Body) →
 json.loads(Message)["key"]), download that object and delete the message.
 Prints `N passed, M failed` last; exits 1 on any failure.
@@ -13,19 +13,15 @@ import sys
 import tempfile
 import time
 
-import boto3
-
 import checks
 from boto3.s3.transfer import TransferConfig
+from checks import BUCKET, QUEUE
 
-URL = sys.argv[1]
-BUCKET = "snow-observing-systems"
-QUEUE = "SnowObservingSystemsDataUpdates"
+(URL,) = checks.arguments(__doc__, 1)
 
 
 def client(service):
-    return boto3.client(service, endpoint_url=URL, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return checks.client(service, URL)
 
 
 def test_seed_subscriber_reads_the_key_our_pipeline_produces():

@@ -1,4 +1,4 @@
-"""Interop test: boto3 and the aws CLI drive a running SOS sandbox through the seed's S3 calls.
+"""Interop test: boto3 and the aws CLI drive a running SOS sandbox through the original's S3 calls.
 
 Usage: s3_boto3.py SANDBOX_URL DATA_DIR
 
@@ -16,63 +16,29 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 import uuid
 from pathlib import Path
 
-# No user configuration may leak in: only what this script passes counts.
-for _name in [name for name in os.environ if name.startswith("AWS_")]:
-    del os.environ[_name]
-_NO_FILE = os.path.join(tempfile.gettempdir(), f"sos-interop-no-such-file-{uuid.uuid4().hex}")
-os.environ["AWS_CONFIG_FILE"] = _NO_FILE
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+import checks
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from checks import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
 
-import boto3  # noqa: E402
-from boto3.s3.transfer import TransferConfig  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-
-BUCKET = "snow-observing-systems"
 SEED_KEY = "Optimization_result.geojson"
 SEED_PREFIX = "Missouri Open Loop sample output/"
 SEED_PREFIX_FILES = ["README.txt", "SWE 2024-03-01.geojson", "basin_mean_swe.csv"]
-ACCESS_KEY = "test"
-SECRET_KEY = "test"
-REGION = "us-east-1"
 MIB = 1024 * 1024
 
-
-def usage():
-    print(__doc__.strip().splitlines()[2], file=sys.stderr)
-    sys.exit(2)
-
-
-if len(sys.argv) != 3:
-    usage()
-URL = sys.argv[1].rstrip("/")
-DATA = Path(sys.argv[2])
+_url, _data = checks.arguments(__doc__, 2)
+URL = _url.rstrip("/")
+DATA = Path(_data)
 RUN = f"interop-{uuid.uuid4()}/"  # every key this run writes starts with this
 WORK = Path(tempfile.mkdtemp(prefix="sos-interop-"))
 
-# One attempt per call: a retry would hide a server error that the test is there to catch.
-CONFIG = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=10,
-    read_timeout=60,
-)
-
 
 def client(secret=SECRET_KEY):
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=URL,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=secret,
-        region_name=REGION,
-        config=CONFIG,
-    )
+    # One attempt per call: a retry would hide a server error that the test is there to catch.
+    return checks.client("s3", URL, secret=secret, attempts=1, connect_timeout=10, read_timeout=60)
 
 
 S3 = client()
@@ -112,7 +78,7 @@ def expect_client_error(call, code, status):
     raise AssertionError(f"expected ClientError {code}, but the call succeeded")
 
 
-# --- the checks, in the order the seed's scripts make these calls ---------------------------
+# --- the checks, in the order the original's scripts make these calls ---------------------------
 
 
 def test_list_buckets():
@@ -245,8 +211,8 @@ def aws(*args):
         AWS_SECRET_ACCESS_KEY=SECRET_KEY,
         AWS_REGION=REGION,
         AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=_NO_FILE,
-        AWS_SHARED_CREDENTIALS_FILE=_NO_FILE,
+        AWS_CONFIG_FILE=checks.NO_FILE,
+        AWS_SHARED_CREDENTIALS_FILE=checks.NO_FILE,
         AWS_EC2_METADATA_DISABLED="true",
         AWS_MAX_ATTEMPTS="1",
     )
@@ -293,25 +259,6 @@ def test_delete_objects_under_run_prefix():
     assert left == 0, f"{left} objects left under {RUN}"
 
 
-def main():
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
-    print(f"sandbox {URL}, data {DATA}, prefix {RUN}", flush=True)
-    passed = failed = 0
-    for name, fn in tests:
-        start = time.monotonic()
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - any exception is a failed check
-            failed += 1
-            print(f"FAIL {name} ({time.monotonic() - start:.2f}s)", flush=True)
-            traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print(f"ok   {name} ({time.monotonic() - start:.2f}s)", flush=True)
-    shutil.rmtree(WORK, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    print(f"sandbox {URL}, data {DATA}, prefix {RUN}", flush=True)
+    sys.exit(checks.run(globals(), cleanup=lambda: shutil.rmtree(WORK, ignore_errors=True)))

@@ -1,9 +1,9 @@
-"""The seed's MFA flow with boto3 against a sandbox started with --require-mfa.
+"""The original's MFA flow with boto3 against a sandbox started with --require-mfa.
 
 usage: sts_boto3.py URL
 
-get_session_token(SerialNumber=..., TokenCode=...) as the seed's get_session_token() does, then
-an S3 client built from the three returned values (the seed's decompose_mfa_validated_token),
+get_session_token(SerialNumber=..., TokenCode=...) as the original's get_session_token() does, then
+an S3 client built from the three returned values (the original's decompose_mfa_validated_token),
 which lists the bucket. The code is computed from the sandbox's documented MFA secret (RFC 6238).
 Prints `N passed, M failed` last; exits 1 on any failure.
 """
@@ -14,15 +14,13 @@ import struct
 import sys
 import time
 
-import boto3
-
 import checks
 from botocore.exceptions import ClientError
+from checks import BUCKET
 
-URL = sys.argv[1]
+(URL,) = checks.arguments(__doc__, 1)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-SERIAL = "arn:aws:iam::000000000000:mfa/sandbox"
-BUCKET = "snow-observing-systems"
+SERIAL = f"arn:aws:iam::{checks.ACCOUNT}:mfa/sandbox"
 
 
 def totp(secret, at=None):
@@ -35,9 +33,7 @@ def totp(secret, at=None):
 
 
 def client(service, **creds):
-    creds.setdefault("aws_access_key_id", "test")
-    creds.setdefault("aws_secret_access_key", "test")
-    return boto3.client(service, endpoint_url=URL, region_name="us-east-1", **creds)
+    return checks.client(service, URL, **creds)
 
 
 def error_code(call):
@@ -62,8 +58,7 @@ def test_seed_flow_lists_the_bucket():
     token = sts.get_session_token(SerialNumber=SERIAL, TokenCode=totp(SECRET))
     creds = token["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA"), creds["AccessKeyId"]
-    s3 = client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"])
+    s3 = client("s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert "Optimization_result.geojson" in keys, keys
 

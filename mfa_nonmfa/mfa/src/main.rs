@@ -1,6 +1,6 @@
 //! # mfa — S3 and SQS with MFA session credentials
 //!
-//! The Rust port of the SOS notebook `mfa_nonmfa/s3_example_mfa.ipynb`. Accounts such as NASA
+//! The Rust port of the SOS notebook on S3 with MFA (mfa_nonmfa). Accounts such as NASA
 //! SMCE let a person's long-term keys do nothing but ask STS for a session, and only with a code
 //! from their MFA device. This example gets such a session, then runs the basic steps and reads
 //! the queue with it.
@@ -22,17 +22,18 @@
 //! 4. Read a file and parse it as GeoJSON.
 //! 5. Download the file.
 //! 6. Upload a file.
-//! 7. Receive a message from the SQS queue (the sandbox's seeded one, or `--queue-url`).
+//! 7. Receive a message from the SQS queue (`--queue-url`, else the queue named `SOS_QUEUE` (by
+//!    default the pipeline's) found with `GetQueueUrl`).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use basic::Files;
 use clap::Parser;
-use common::credentials;
-use common::geo::GeoSummary;
-use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
+use common::credentials::{self, SessionCache};
+use common::{CommonArgs, Connection, MfaArgs};
 
 /// The SOS MFA example: STS session credentials from an MFA code, then S3 and SQS with them.
 #[derive(Debug, Parser)]
@@ -52,9 +53,14 @@ struct Opt {
     #[arg(long, value_name = "FILE")]
     upload: Option<PathBuf>,
 
-    /// SQS queue URL for step 7 [default: the seed's `.env` key `sqs_url`].
+    /// SQS queue URL for step 7 [default: the `.env` key `sqs_url`, else the URL of the queue
+    /// named by --queue].
     #[arg(long, env = "SOS_QUEUE_URL", value_name = "URL")]
     queue_url: Option<String>,
+
+    /// The queue step 7 looks up with GetQueueUrl when no URL is given.
+    #[arg(long, env = "SOS_QUEUE", default_value = common::DEFAULT_QUEUE)]
+    queue: String,
 
     /// Where to download the file: a file name, or a directory to put it in
     /// [default: ./<file name of --key>].
@@ -62,16 +68,7 @@ struct Opt {
     download_to: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    common::load_dotenv();
-    let opt = Opt::parse();
-    common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
-}
-
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let bucket = opt.common.bucket();
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
 
@@ -79,118 +76,98 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     // 1. Authenticate with MFA. The long-term credentials only call STS; every other client is
     //    built from the session credentials that GetSessionToken returns for a valid code.
     println!("\n1. Authenticate with MFA and create the clients");
-    //    `credentials::mfa_session` finds the device, reuses a cached session the service still
-    //    accepts, else asks for the code (again on a terminal if it is refused) and makes this
-    //    call with it:
-    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
-    let session = credentials::mfa_session(&connection, opt.common.profile.as_deref(), &opt.mfa, |serial, code| {
-        sts.get_session_token()
-            .serial_number(serial)
-            .token_code(code.as_str())
-            .set_duration_seconds(opt.mfa.duration)
-            .send()
-    })
-    .await?;
-    println!("MFA device: {}", session.serial);
-    if session.cached {
-        println!(
-            "Using the cached MFA session ({}); --no-cache asks for a new code.",
-            credentials::describe_validity(&session.credentials)
-        );
-    } else {
-        println!("MFA session ready ({}).", credentials::describe_validity(&session.credentials));
-    }
-    let session = session.credentials;
+    let session = authenticate_with_mfa(&connection, &opt).await?;
     let config =
         connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
     let s3 = connection.s3_client_with(&config);
     // ANCHOR_END: step1
 
-    // 2. List all buckets.
-    println!("\n2. List all buckets");
-    let buckets = s3.list_buckets().send().await.context("listing buckets")?;
-    println!("Existing buckets:");
-    for b in buckets.buckets() {
-        println!("  {}", b.name().unwrap_or_default());
-    }
-
-    // 3. List all files in the bucket, every page.
-    println!("\n3. List all files in {bucket}");
-    let mut pages = s3.list_objects_v2().bucket(&bucket).into_paginator().send();
-    let mut listed = 0usize;
-    while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("listing the files of {bucket}"))?;
-        for object in page.contents() {
-            println!("  {}  ({} bytes)", object.key().unwrap_or_default(), object.size().unwrap_or(0));
-            listed += 1;
-        }
-    }
-    if listed == 0 {
-        println!("Bucket is empty or does not exist.");
-    }
-
-    // 4. Read a file and parse it as GeoJSON.
-    let key = &opt.key;
-    println!("\n4. Read the contents of {key}");
-    let object = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(key)
-        .send()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?;
-    let bytes = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
-    match std::str::from_utf8(&bytes).ok().and_then(|text| text.parse::<geojson::GeoJson>().ok()) {
-        Some(geojson) => println!("GeoJSON:\n{}", GeoSummary::of(&geojson)),
-        None => println!("Not GeoJSON ({} bytes).", bytes.len()),
-    }
-
-    // 5. Download the file (temp file + rename, like boto3's download_file).
-    println!("\n5. Download {key}");
-    let target = common::transfer::download_destination(opt.download_to.as_deref(), key)
-        .context("the key has no file name; pass --download-to")?;
-    let transfer = TransferOptions::default();
-    let downloaded = common::download_to_file(&s3, &bucket, key, &target, &transfer).await?;
-    println!("Downloaded to {} ({} bytes).", downloaded.path.display(), downloaded.bytes);
-
-    // 6. Upload a file.
-    let upload = opt.upload.clone().unwrap_or_else(|| common::sample_data_path(common::DEFAULT_KEY));
-    let upload_key = format!("uploads/mfa/{}", upload.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-    println!("\n6. Upload {}", upload.display());
-    let uploaded = common::upload_file(&s3, &bucket, &upload_key, &upload, &transfer).await?;
-    println!("Uploaded to s3://{bucket}/{upload_key} ({} bytes).", uploaded.bytes);
+    // 2.–6. basic's steps, with the session credentials (`basic/src/lib.rs`).
+    basic::steps_2_to_6(&s3, &files(&opt)).await?;
 
     // ANCHOR: step7
     // 7. Receive a message from the SQS queue with the same session credentials.
     println!("\n7. Receive a message from the queue");
-    let queue_url =
-        opt.queue_url.clone().or_else(|| std::env::var(common::settings::SEED_ENV_QUEUE_URL).ok()).or_else(|| {
-            match connection.target() {
-                // The sandbox seeds the SOS queue.
-                Target::Sandbox { url, .. } => Some(format!("{url}/000000000000/{}", common::DEFAULT_QUEUE)),
-                _ => None,
-            }
-        });
-    match queue_url {
-        None => println!("Skipped: no queue configured (--queue-url, SOS_QUEUE_URL, or sqs_url in .env)."),
-        Some(queue_url) => {
-            let sqs = aws_sdk_sqs::Client::new(&config);
-            let received = sqs
-                .receive_message()
-                .queue_url(&queue_url)
-                .max_number_of_messages(1)
-                .wait_time_seconds(5) // long polling: wait up to 5 s for a message to arrive
-                .send()
-                .await
-                .with_context(|| format!("receiving from {queue_url}"))?;
-            match received.messages().first() {
-                Some(message) => {
-                    println!("Message {}: {}", message.message_id().unwrap_or("?"), message.body().unwrap_or(""))
-                }
-                None => println!("No message waiting in {queue_url}."),
-            }
-        }
-    }
+    receive_a_message(&aws_sdk_sqs::Client::new(&config), &opt).await
     // ANCHOR_END: step7
+}
+
+// ANCHOR: authenticate
+/// Step 1: the device's serial number (`--mfa-serial`, the profile's `mfa_serial`, or the
+/// sandbox's device), a code, and STS `GetSessionToken` with both. The session is cached (mode
+/// 0600) and reused while the service accepts it. Reading the code (again, on a terminal, when it
+/// is refused) and the cache are `common/src/credentials.rs`.
+async fn authenticate_with_mfa(connection: &Connection, opt: &Opt) -> anyhow::Result<Credentials> {
+    let profile = opt.common.profile.as_deref();
+    let serial = credentials::mfa_serial(profile, &opt.mfa, connection.target()).await?;
+    let cache = SessionCache::for_mfa(profile, &serial, connection.target(), &opt.mfa);
+    if let Some(cached) = credentials::cached_session(connection.sdk_config(), cache.as_ref()).await? {
+        println!("MFA device: {serial}");
+        let validity = credentials::describe_validity(&cached);
+        println!("Using the cached MFA session ({validity}); --no-cache asks for a new code.");
+        return Ok(cached);
+    }
+    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
+    let session = credentials::session_from_code(&opt.mfa, |code| {
+        sts.get_session_token()
+            .serial_number(&serial)
+            .token_code(code.as_str())
+            .set_duration_seconds(opt.mfa.duration)
+            .send()
+    })
+    .await?;
+    if let Some(cache) = &cache {
+        cache.store(&session)?;
+    }
+    println!("MFA device: {serial}");
+    println!("MFA session ready ({}).", credentials::describe_validity(&session));
+    Ok(session)
+}
+// ANCHOR_END: authenticate
+
+// ANCHOR: receive
+/// Step 7: one message, waiting up to 5 s for it (long polling), from `--queue-url` or else the
+/// queue `--queue` names, whose URL `GetQueueUrl` gives.
+async fn receive_a_message(sqs: &aws_sdk_sqs::Client, opt: &Opt) -> anyhow::Result<()> {
+    let queue_url = match opt.queue_url.clone().or_else(|| std::env::var(common::settings::DOTENV_QUEUE_URL).ok()) {
+        Some(url) => url,
+        None => match sqs.get_queue_url().queue_name(&opt.queue).send().await {
+            Ok(found) => found.queue_url().context("GetQueueUrl returned no URL")?.to_owned(),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => {
+                println!("Skipped: there is no queue {} here (pass --queue-url or --queue).", opt.queue);
+                return Ok(());
+            }
+            Err(err) => return Err(err).with_context(|| format!("looking up the queue {}", opt.queue)),
+        },
+    };
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(1)
+        .wait_time_seconds(5) // long polling: wait up to 5 s for a message to arrive
+        .send()
+        .await
+        .with_context(|| format!("receiving from {queue_url}"))?;
+    match received.messages().first() {
+        Some(message) => println!("Message {}: {}", message.message_id().unwrap_or("?"), message.body().unwrap_or("")),
+        None => println!("No message waiting in {queue_url}."),
+    }
     Ok(())
 }
+// ANCHOR_END: receive
+
+/// What steps 2 to 6 work on: the original's file, uploaded under `uploads/mfa/`.
+fn files(opt: &Opt) -> Files {
+    let upload = opt.upload.clone().unwrap_or_else(|| common::sample_data_path(common::DEFAULT_KEY));
+    let name = upload.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Files {
+        bucket: opt.common.bucket(),
+        prefix: None,
+        key: opt.key.clone(),
+        download_to: opt.download_to.clone(),
+        upload_key: format!("uploads/mfa/{name}"),
+        upload,
+    }
+}
+
+common::example_main!(Opt, run);

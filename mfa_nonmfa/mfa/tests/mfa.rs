@@ -4,50 +4,38 @@
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
-use sandbox::mfa::{DEFAULT_MFA_SECRET, MfaDevice};
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::SandboxOptions;
+use testkit::{Machine, TestSandbox, assert_success, mfa_code as code, output_with_stdin, stderr, stdout};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 
 const PROMPT: &str = "Please enter your 6 digit MFA code:";
 
-struct Machine {
-    home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    sandbox: Sandbox,
-    data: tempfile::TempDir,
+/// A user's machine and a sandbox that requires MFA.
+struct World {
+    machine: Machine,
+    sandbox: TestSandbox,
 }
 
-impl Machine {
+impl World {
     async fn new() -> Self {
-        let data = tempfile::tempdir().expect("data");
-        let options = SandboxOptions { require_mfa: true, standalone: true, ..SandboxOptions::ephemeral(data.path()) };
-        let sandbox = Sandbox::start(options).await.expect("sandbox");
-        Self { home: tempfile::tempdir().expect("home"), work: tempfile::tempdir().expect("work"), sandbox, data }
+        let sandbox = TestSandbox::with(|o| SandboxOptions { require_mfa: true, standalone: true, ..o }).await;
+        Self { machine: Machine::new(), sandbox }
     }
 
     fn cache_dir(&self) -> PathBuf {
-        self.home.path().join("cache")
+        self.machine.home().join("cache")
     }
 
+    /// `mfa ARGS…` with `stdin` on its standard input.
     async fn mfa(&self, stdin: &str, args: &[&str]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mfa"))
+        let mut command = self.machine.command(env!("CARGO_BIN_EXE_mfa"));
+        command
             .args(args)
-            .current_dir(self.work.path())
-            .env_clear()
-            .env("HOME", self.home.path())
             .env("SOS_CACHE_DIR", self.cache_dir())
             .env("SOS_SANDBOX_URL", self.sandbox.url())
-            .env("SOS_SANDBOX_DATA_DIR", self.home.path().join("no-embedded-sandbox"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mfa runs");
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.as_bytes()).await.expect("write stdin");
-        drop(input);
-        child.wait_with_output().await.expect("mfa ends")
+            .env("SOS_SANDBOX_DATA_DIR", self.machine.home().join("no-embedded-sandbox"));
+        output_with_stdin(command, stdin).await
     }
 
     fn cache_files(&self) -> Vec<PathBuf> {
@@ -61,24 +49,12 @@ impl Machine {
     }
 }
 
-fn code() -> String {
-    MfaDevice::new(DEFAULT_MFA_SECRET).expect("device").current_code()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_success(output: &Output) {
-    assert!(output.status.success(), "stdout:\n{}\nstderr:\n{}", text(&output.stdout), text(&output.stderr));
-}
-
 #[tokio::test]
 async fn a_piped_code_runs_every_step_caches_0600_and_the_next_run_does_not_ask() {
-    let machine = Machine::new().await;
-    let first = machine.mfa(&format!("{}\n", code()), &[]).await;
+    let world = World::new().await;
+    let first = world.mfa(&format!("{}\n", code()), &[]).await;
     assert_success(&first);
-    let out = text(&first.stdout);
+    let out = stdout(&first);
     for section in [
         "1. Authenticate with MFA",
         "MFA device: arn:aws:iam::000000000000:mfa/sandbox",
@@ -97,12 +73,11 @@ async fn a_piped_code_runs_every_step_caches_0600_and_the_next_run_does_not_ask(
             .any(|l| l.starts_with("Message ") && l.contains(r#"\"key\":\"uploads/mfa/Optimization_result.geojson\""#)),
         "step 7 receives the announcement of step 6's upload:\n{out}"
     );
-    assert!(text(&first.stderr).contains(PROMPT), "the first run asks");
-    let sample =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Optimization_result.geojson")).expect("sample");
-    assert_eq!(std::fs::read(machine.work.path().join("Optimization_result.geojson")).expect("downloaded"), sample);
+    assert!(stderr(&first).contains(PROMPT), "the first run asks");
+    let sample = testkit::sample("Optimization_result.geojson");
+    assert_eq!(std::fs::read(world.machine.work().join("Optimization_result.geojson")).expect("downloaded"), sample);
 
-    let files = machine.cache_files();
+    let files = world.cache_files();
     assert_eq!(files.len(), 1, "one cache entry: {files:?}");
     #[cfg(unix)]
     {
@@ -112,67 +87,65 @@ async fn a_piped_code_runs_every_step_caches_0600_and_the_next_run_does_not_ask(
     let cached: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).expect("read")).expect("JSON");
     let token = cached["session_token"].as_str().expect("token");
     let secret = cached["secret_access_key"].as_str().expect("secret");
-    for stream in [&first.stdout, &first.stderr] {
-        let shown = text(stream);
+    for shown in [stdout(&first), stderr(&first)] {
         assert!(!shown.contains(token) && !shown.contains(secret), "no secret is printed");
     }
 
-    let second = machine.mfa("", &[]).await;
+    let second = world.mfa("", &[]).await;
     assert_success(&second);
-    assert!(!text(&second.stderr).contains(PROMPT), "the second run does not ask:\n{}", text(&second.stderr));
-    assert!(text(&second.stdout).contains("Using the cached MFA session"));
+    assert!(!stderr(&second).contains(PROMPT), "the second run does not ask:\n{}", stderr(&second));
+    assert!(stdout(&second).contains("Using the cached MFA session"));
 }
 
 #[tokio::test]
 async fn a_wrong_code_fails_with_one_line_and_caches_nothing() {
-    let machine = Machine::new().await;
+    let world = World::new().await;
     let wrong = format!("{:06}\n", (code().parse::<u32>().expect("digits") + 3) % 1_000_000);
-    let output = machine.mfa(&wrong, &[]).await;
+    let output = world.mfa(&wrong, &[]).await;
     assert!(!output.status.success());
-    let errors: Vec<String> =
-        text(&output.stderr).lines().filter(|l| l.starts_with("Error:")).map(str::to_owned).collect();
-    assert_eq!(errors.len(), 1, "{}", text(&output.stderr));
+    let errors: Vec<String> = stderr(&output).lines().filter(|l| l.starts_with("Error:")).map(str::to_owned).collect();
+    assert_eq!(errors.len(), 1, "{}", stderr(&output));
     assert!(errors[0].contains("MFA"), "{}", errors[0]);
-    assert_eq!(text(&output.stderr).lines().filter(|l| !l.starts_with(PROMPT)).count(), 1, "only the error line");
-    assert!(machine.cache_files().is_empty(), "nothing cached after a failure");
+    assert_eq!(stderr(&output).lines().filter(|l| !l.starts_with(PROMPT)).count(), 1, "only the error line");
+    assert!(world.cache_files().is_empty(), "nothing cached after a failure");
 
-    let malformed = machine.mfa("12a456\n", &["--no-cache"]).await;
+    let malformed = world.mfa("12a456\n", &["--no-cache"]).await;
     assert!(!malformed.status.success());
-    assert!(text(&malformed.stderr).contains("must be exactly 6 digits"), "{}", text(&malformed.stderr));
+    assert!(stderr(&malformed).contains("must be exactly 6 digits"), "{}", stderr(&malformed));
 }
 
 #[tokio::test]
 async fn a_cache_entry_near_expiry_is_not_used() {
-    let machine = Machine::new().await;
-    assert_success(&machine.mfa(&format!("{}\n", code()), &[]).await);
-    let file = machine.cache_files().pop().expect("cached");
+    let world = World::new().await;
+    assert_success(&world.mfa(&format!("{}\n", code()), &[]).await);
+    let file = world.cache_files().pop().expect("cached");
     let mut cached: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     cached["expires_at"] = serde_json::json!(now + 60); // inside the 5-minute margin
     std::fs::write(&file, serde_json::to_vec(&cached).expect("JSON")).expect("write");
 
-    let again = machine.mfa(&format!("{}\n", code()), &[]).await;
+    let again = world.mfa(&format!("{}\n", code()), &[]).await;
     assert_success(&again);
-    assert!(text(&again.stderr).contains(PROMPT), "asks again");
-    assert!(!text(&again.stdout).contains("Using the cached MFA session"));
+    assert!(stderr(&again).contains(PROMPT), "asks again");
+    assert!(!stdout(&again).contains("Using the cached MFA session"));
 }
 
 #[tokio::test]
 async fn no_cache_always_asks_and_writes_nothing() {
-    let machine = Machine::new().await;
-    let output = machine.mfa(&format!("{}\n", code()), &["--no-cache"]).await;
+    let world = World::new().await;
+    let output = world.mfa(&format!("{}\n", code()), &["--no-cache"]).await;
     assert_success(&output);
-    assert!(machine.cache_files().is_empty());
+    assert!(world.cache_files().is_empty());
 }
 
 #[tokio::test]
 async fn verbose_logs_show_no_secret_or_session_token() {
-    let machine = Machine::new().await;
-    let output = machine.mfa(&format!("{}\n", code()), &["--no-cache", "-vv"]).await;
+    let world = World::new().await;
+    let output = world.mfa(&format!("{}\n", code()), &["--no-cache", "-vv"]).await;
     assert_success(&output);
-    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    let shown = format!("{}{}", stdout(&output), stderr(&output));
     assert!(shown.lines().count() > 20, "-vv logs something");
-    let sessions = sandbox::identity::stored_sessions(machine.data.path()).expect("sessions");
+    let sessions = sandbox::identity::stored_sessions(world.sandbox.data_path()).expect("sessions");
     assert!(!sessions.is_empty());
     for session in sessions {
         assert!(!shown.contains(&session.secret_access_key), "the secret access key appears in the output");
@@ -182,12 +155,12 @@ async fn verbose_logs_show_no_secret_or_session_token() {
 
 #[tokio::test]
 async fn a_code_typed_as_authenticator_apps_show_it_is_accepted() {
-    let machine = Machine::new().await;
+    let world = World::new().await;
     let code = code();
     let spaced = format!("{} {}\n", &code[..3], &code[3..]);
-    assert_success(&machine.mfa(&spaced, &["--no-cache"]).await);
+    assert_success(&world.mfa(&spaced, &["--no-cache"]).await);
     let dashed = format!("{}-{}", &code[..3], &code[3..]);
-    assert_success(&machine.mfa("", &["--no-cache", "--token-code", &dashed]).await);
+    assert_success(&world.mfa("", &["--no-cache", "--token-code", &dashed]).await);
 }
 
 /// `command` run under a pseudo-terminal by util-linux `script`, with `input` typed into it.
@@ -217,22 +190,22 @@ async fn on_a_terminal(command: &str, envs: &[(&str, &str)], cwd: &std::path::Pa
 
 #[tokio::test]
 async fn on_a_terminal_a_malformed_or_refused_code_asks_again() {
-    let machine = Machine::new().await;
+    let world = World::new().await;
     let wrong = format!("{:06}", (code().parse::<u32>().expect("digits") + 3) % 1_000_000);
-    let home = machine.home.path().to_string_lossy().into_owned();
-    let cache = machine.cache_dir().to_string_lossy().into_owned();
-    let no_embedded = machine.home.path().join("no-embedded-sandbox").to_string_lossy().into_owned();
+    let home = world.machine.home().to_string_lossy().into_owned();
+    let cache = world.cache_dir().to_string_lossy().into_owned();
+    let no_embedded = world.machine.home().join("no-embedded-sandbox").to_string_lossy().into_owned();
     let envs = [
         ("HOME", home.as_str()),
         ("SOS_CACHE_DIR", cache.as_str()),
-        ("SOS_SANDBOX_URL", machine.sandbox.url()),
+        ("SOS_SANDBOX_URL", world.sandbox.url()),
         ("SOS_SANDBOX_DATA_DIR", no_embedded.as_str()),
     ];
     let command = format!("'{}' --no-cache", env!("CARGO_BIN_EXE_mfa"));
     let input = format!("12a456\n{wrong}\n{}\n", code());
-    let Some(output) = on_a_terminal(&command, &envs, machine.work.path(), &input).await else { return };
-    let shown = text(&output.stdout);
-    assert!(output.status.success(), "{shown}\n{}", text(&output.stderr));
+    let Some(output) = on_a_terminal(&command, &envs, world.machine.work(), &input).await else { return };
+    let shown = stdout(&output);
+    assert!(output.status.success(), "{shown}\n{}", stderr(&output));
     assert_eq!(shown.matches(PROMPT).count(), 3, "asked three times:\n{shown}");
     assert!(shown.contains("must be exactly 6 digits") && shown.contains("try again (2 tries left)"), "{shown}");
     assert!(shown.contains("That code was refused") && shown.contains("(1 try left)"), "{shown}");

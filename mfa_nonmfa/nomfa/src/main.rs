@@ -1,6 +1,6 @@
 //! # nomfa — session credentials without MFA, for programs that run for days
 //!
-//! The Rust port of the SOS notebook `mfa_nonmfa/s3_example_nomfa.ipynb`. The SOS applications
+//! The Rust port of the SOS notebook on S3 without MFA (mfa_nonmfa). The SOS applications
 //! of NOS-T run continuously and cannot stop to ask a person for an MFA code, so they use an
 //! account the MFA requirement exempts and ask STS `GetSessionToken` for sessions with no MFA.
 //! Here a credentials provider does that whenever the SDK finds its session near expiry, so the
@@ -20,7 +20,6 @@
 //! 4. Download it.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -59,23 +58,16 @@ struct Opt {
     duration: Option<i32>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    common::load_dotenv();
-    let opt = Opt::parse();
-    common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
-}
-
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let bucket = opt.common.bucket();
     let connection = Connection::open(&opt.common).await?;
     println!("{}", connection.announcement());
+    let bucket = opt.common.bucket();
 
     // ANCHOR: step1
     // 1. Create the clients. The long-term credentials go to STS only; S3 gets session
     //    credentials from a provider that calls GetSessionToken again whenever the SDK's
-    //    identity cache finds the current session about to expire.
+    //    identity cache finds the current session about to expire (`SessionTokenProvider`, in
+    //    `common/src/credentials.rs`).
     println!("\n1. Create clients with self-renewing session credentials");
     let sts = aws_sdk_sts::Client::new(connection.sdk_config());
     let sessions = SessionTokenProvider::new(sts, opt.duration);
@@ -106,17 +98,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             .context("no .geojson file under the prefix; pass --key")?,
     };
     println!("\n3. Read {key}");
-    let object = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?;
-    let bytes = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
-    let text = std::str::from_utf8(&bytes).with_context(|| format!("{key} is not UTF-8 text"))?;
-    let geojson: geojson::GeoJson = text.parse().with_context(|| format!("{key} is not GeoJSON"))?;
-    println!("{}", GeoSummary::of(&geojson));
+    println!("{}", GeoSummary::of(&read_geojson(&s3, &bucket, &key).await?));
 
     // 4. Download it.
     println!("\n4. Download {key}");
@@ -144,7 +126,16 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every key and size under `prefix`, all pages.
+/// Step 3: the GeoJSON file `key`, read whole (GetObject) and parsed.
+async fn read_geojson(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<geojson::GeoJson> {
+    let object = s3.get_object().bucket(bucket).key(key).send().await;
+    let object = object.with_context(|| format!("reading s3://{bucket}/{key}"))?;
+    let bytes = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{key} is not UTF-8 text"))?;
+    text.parse().with_context(|| format!("{key} is not GeoJSON"))
+}
+
+/// Steps 2 and the watch: every key and size under `prefix`, all pages.
 async fn list_prefix(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> anyhow::Result<Vec<(String, i64)>> {
     let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
     let mut keys = Vec::new();
@@ -154,3 +145,5 @@ async fn list_prefix(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> any
     }
     Ok(keys)
 }
+
+common::example_main!(Opt, run);

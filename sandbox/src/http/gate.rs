@@ -15,7 +15,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
 use super::sigv4;
-use crate::error::AwsError;
+use crate::error::{AwsError, s3_error};
 use crate::identity::{Caller, Denied, Identities};
 
 /// The services behind the sandbox's one port.
@@ -104,16 +104,6 @@ pub(crate) fn refusal(service: Service, denied: Denied) -> AwsError {
         (Denied::MfaRequired(_) | Denied::AccessDenied(_), _) => "AccessDenied",
     };
     AwsError::new(code, 403, message)
-}
-
-/// The renderer S3 errors need: s3s's own error type.
-pub(crate) fn s3_error(err: AwsError) -> s3s::S3Error {
-    let code = s3s::S3ErrorCode::from_bytes(err.code.as_bytes()).unwrap_or(s3s::S3ErrorCode::InternalError);
-    let mut error = s3s::S3Error::with_message(code, err.message);
-    if let Ok(status) = http::StatusCode::from_u16(err.status) {
-        error.set_status_code(status);
-    }
-    error
 }
 
 /// s3s's signature check, with secrets from the gate.

@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 
-use super::chaos::{Chaos, Target};
+use super::chaos::{Call, Chaos};
 use super::gate::{Gate, Service};
 use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
@@ -55,9 +55,13 @@ impl HttpConnector for InProcessSns {
         HttpConnectorFuture::new(async move {
             let body = request.body().bytes().unwrap_or_default();
             let action = Form::new("", body).action();
-            let target =
-                Target { service: "sns", operation: &action, region: Some(crate::REGION), ..Target::default() };
-            let fault = this.chaos.fault_for(&target);
+            let call = Call {
+                service: "sns",
+                operation: &action,
+                region: Some(conventions::SANDBOX_REGION),
+                ..Call::default()
+            };
+            let fault = this.chaos.fault_for(&call);
             let answer = match &fault {
                 Some(fault) if !fault.after => Err(fault.error.clone()),
                 _ => this.answer(&request),

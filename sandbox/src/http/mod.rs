@@ -7,9 +7,10 @@
 //! named in the SigV4 credential scope (`…/sts/aws4_request`, `sns`, `sqs`) → that service;
 //! everything else is S3, which `s3s` speaks.
 //!
-//! Faults on demand ([`chaos`]) are consulted here, once, for every request of every service:
-//! before the gate (a throttled request is refused whoever sends it) or, for `after` rules, once
-//! the service has done the work; the answer is the service's own error format either way.
+//! Faults on demand ([`chaos`]) are consulted once for every request of every service: before the
+//! gate (a throttled request is refused whoever sends it; for S3, once s3s has checked the
+//! signature, since s3s names the operation only then) or, for `after` rules, once the service has
+//! done the work; the answer is the service's own error format either way.
 
 pub mod chaos;
 pub(crate) mod gate;
@@ -19,6 +20,7 @@ pub mod sigv4;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use conventions::HEALTH_PATH;
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -26,9 +28,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
-use self::chaos::{Chaos, Fault, Target};
+use self::chaos::request::S3Verdict;
+use self::chaos::{Call, Chaos, Fault};
 use self::gate::{Gate, Service};
-use crate::HEALTH_PATH;
 use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
 use crate::services::s3::RequestId;
@@ -104,20 +106,23 @@ impl Router {
         };
         let query = parts.uri.query().unwrap_or_default();
         let (action, queue) = match &operation {
-            Some(operation) => (operation.clone(), chaos::sqs_queue(&body)),
+            // The service reads the body itself; the rules need its queue only if one names a queue.
+            Some(operation) => {
+                (operation.clone(), self.chaos.names_a_queue().then(|| chaos::sqs_queue(&body)).flatten())
+            }
             None => (Form::new(query, &body).action(), None),
         };
-        let target = Target {
+        let call = Call {
             service: service.name(),
             operation: &action,
             region: region.as_deref(),
             bucket: None,
             queue: queue.as_deref(),
         };
-        let fault = self.chaos.fault_for(&target);
+        let fault = self.chaos.fault_for(&call);
         let render_error = |err| render(service, json, Err(err));
         if let Some(fault) = fault.clone().filter(|f| !f.after) {
-            return self.inject(&target, fault, render_error).await;
+            return self.inject(&call, fault, render_error).await;
         }
         let answer = match self.gate.admit_signed(service, &parts, &body) {
             Err(err) => Err(err),
@@ -148,11 +153,11 @@ impl Router {
             );
         }
         let resp = render(service, json, answer);
-        self.finish(&target, fault, resp, render_error).await
+        self.finish(&call, fault, resp, render_error).await
     }
 
-    /// S3 through s3s, with the chaos rules consulted on the operation S3 would route to. Every
-    /// answer carries the request's id (`x-amz-request-id`), and an error's body the same id.
+    /// S3 through s3s. Every answer carries the request's id (`x-amz-request-id`), and an
+    /// error's body the same id.
     async fn serve_s3(self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let request_id = RequestId::new();
         req.extensions_mut().insert(request_id.clone());
@@ -160,27 +165,23 @@ impl Router {
         Ok(with_request_id(resp, &request_id.0))
     }
 
-    async fn serve_s3_request(self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
-        let query = req.uri().query().unwrap_or_default();
-        let (operation, bucket) = chaos::s3_operation(req.method(), req.uri().path(), query, req.headers());
-        let region = sigv4::scope_of(req.headers(), query).map(|a| a.region);
-        let target =
-            Target { service: "s3", operation, region: region.as_deref(), bucket: bucket.as_deref(), queue: None };
-        let fault = self.chaos.fault_for(&target);
+    /// s3s routes the request; its access hook (`chaos::request::S3Faults`) consults the fault
+    /// rules on the operation it routed to and leaves its verdict here.
+    async fn serve_s3_request(self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let verdict = S3Verdict::default();
+        req.extensions_mut().insert(verdict.clone());
         let head = req.method() == Method::HEAD;
-        let render_error = |err| s3_error_response(err, head);
-        if let Some(fault) = fault.clone().filter(|f| !f.after) {
-            return self.inject(&target, fault, render_error).await;
-        }
         let resp = self.s3.call(req.map(Body::from)).await.map(with_s3_message)?;
-        self.finish(&target, fault, resp, render_error).await
+        let (operation, fault) = verdict.take().unwrap_or_else(|| ("(refused by s3s)".to_owned(), None));
+        let call = Call { service: "s3", operation: &operation, ..Call::default() };
+        self.finish(&call, fault, resp, |err| s3_error_response(err, head)).await
     }
 
-    /// The answer once the work is done: after the effects' delay, `resp`, or — when an `after`
-    /// rule fired — the fault in its place.
+    /// The answer once the work is done (or refused): after the effects' delay, `resp`, or —
+    /// when a rule fired — the fault in its place.
     async fn finish(
         &self,
-        target: &Target<'_>,
+        call: &Call<'_>,
         fault: Option<Fault>,
         resp: Response<Body>,
         render_error: impl FnOnce(AwsError) -> Response<Body>,
@@ -192,7 +193,7 @@ impl Router {
             }
             Some(fault) => {
                 drop(resp);
-                self.inject(target, fault, render_error).await
+                self.inject(call, fault, render_error).await
             }
         }
     }
@@ -201,20 +202,20 @@ impl Router {
     /// answer at all (the connection closed) for a `reset` rule.
     async fn inject(
         &self,
-        target: &Target<'_>,
+        call: &Call<'_>,
         fault: Fault,
         render_error: impl FnOnce(AwsError) -> Response<Body>,
     ) -> Result<Response<Body>, HttpError> {
         self.chaos.delay().await;
         let when = if fault.after { " after the work" } else { "" };
         if fault.reset {
-            tracing::info!("chaos: {} {} — connection closed{when}", target.service, target.operation);
+            tracing::info!("chaos: {} {} — connection closed{when}", call.service, call.operation);
             return Err(HttpError::new("connection closed by a chaos rule".into()));
         }
         tracing::info!(
             "chaos: {} {} answered {} {}{when}",
-            target.service,
-            target.operation,
+            call.service,
+            call.operation,
             fault.error.status,
             fault.error.code
         );
@@ -291,7 +292,7 @@ fn line(status: StatusCode, text: &str) -> Response<Body> {
 /// An error in S3's XML (through s3s, as S3's own errors), with no body for a HEAD request.
 fn s3_error_response(err: AwsError, head: bool) -> Response<Body> {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = match gate::s3_error(err).to_http_response() {
+    let mut resp = match crate::error::s3_error(err).to_http_response() {
         Ok(resp) => resp,
         Err(_) => reply(status, "application/xml", Body::empty()),
     };

@@ -4,11 +4,13 @@
 //! are checked by `s3s`; both take their secrets from the one gate (`http::gate`).
 //!
 //! The check rebuilds the canonical request from what arrived — method, path, query, the headers
-//! the client says it signed, and the SHA-256 of the body — and compares the HMAC chain's
-//! result with the client's signature, as AWS does.
+//! the client says it signed, and the SHA-256 of the body — and compares the signature of its
+//! string to sign with the client's, as AWS does. The signing key and the signature come from
+//! `aws-sigv4`, the SDK's own signer; what is here is the part a signer never needs: reading what
+//! a client sent.
 
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use http::HeaderMap;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Denied;
@@ -145,11 +147,9 @@ pub fn verify(
     let string_to_sign =
         format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
 
-    let mut key = hmac(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes());
-    for part in [auth.region.as_str(), auth.service.as_str(), "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+    let day = scope_day(&auth.date)?;
+    let key = aws_sigv4::sign::v4::generate_signing_key(&secret, day, &auth.region, &auth.service);
+    let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
     if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         Ok(auth)
     } else {
@@ -158,10 +158,11 @@ pub fn verify(
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256>>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+/// The day of a credential scope (`YYYYMMDD`), as the signer takes it.
+fn scope_day(date: &str) -> Result<std::time::SystemTime, Denied> {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y%m%d")
+        .map_err(|_| Denied::Unsigned("The credential scope's date is not of the form YYYYMMDD".into()))?;
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().into())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -173,24 +174,14 @@ fn collapse(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// RFC 3986 encoding with SigV4's unreserved set.
-fn encode(value: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+/// What SigV4 escapes in a query: all but RFC 3986's unreserved characters.
+const QUERY_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// What SigV4 escapes in a path: the same, but `/` stays.
+const PATH_ESCAPED: &AsciiSet = &QUERY_ESCAPED.remove(b'/');
 
+/// A query name or value as the client sent it, unescaped (`+` is a `+`, not a space, in SigV4).
 fn decode(value: &str) -> String {
-    form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_decode_str(value).decode_utf8_lossy().into_owned()
 }
 
 /// Non-S3 services sign the path URI-encoded twice: once by the client, once by the signer.
@@ -198,7 +189,7 @@ fn canonical_path(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    encode(path, true)
+    utf8_percent_encode(path, PATH_ESCAPED).to_string()
 }
 
 /// A presigned request is refused once `X-Amz-Expires` seconds have passed since `X-Amz-Date`.
@@ -207,11 +198,10 @@ fn check_presigned_expiry(query: &str, amz_date: &str) -> Result<(), Denied> {
         .find(|(k, _)| k == "X-Amz-Expires")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(900);
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let signed = time::PrimitiveDateTime::parse(amz_date, &format)
+    let signed = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
         .map_err(|_| Denied::Unsigned("X-Amz-Date is not a date of the form 20150830T123600Z".into()))?
-        .assume_utc()
-        .unix_timestamp();
+        .and_utc()
+        .timestamp();
     let age = i64::try_from(crate::aws::now_secs()).unwrap_or(i64::MAX).saturating_sub(signed);
     if age > i64::try_from(expires).unwrap_or(i64::MAX) {
         return Err(Denied::AccessDenied("Request has expired".into()));
@@ -226,7 +216,8 @@ fn canonical_query(query: &str, presigned: bool) -> String {
         .filter(|p| !(presigned && p.starts_with("X-Amz-Signature=")))
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (encode(&decode(k), false), encode(&decode(v), false))
+            let encode = |text: &str| utf8_percent_encode(&decode(text), QUERY_ESCAPED).to_string();
+            (encode(k), encode(v))
         })
         .collect();
     pairs.sort();

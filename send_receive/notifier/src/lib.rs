@@ -154,14 +154,12 @@ fn message(record: &S3EventRecord) -> Option<DataAvailable> {
     })
 }
 
-/// Decodes an object key as S3 writes it in event notifications: form encoding, where `+` is a space and `%XX`
-/// is a byte (a literal `+` arrives as `%2B`).
+/// Decodes an object key as S3 writes it in event notifications (`+` is a space, `%XX` a byte; a
+/// literal `+` arrives as `%2B`), replacing bytes that are not UTF-8 with a warning.
 fn decode_key(encoded: &str) -> String {
-    let plus_as_space = encoded.replace('+', " ");
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus_as_space).collect();
-    String::from_utf8(bytes).unwrap_or_else(|invalid| {
+    conventions::s3_key::decode(encoded).unwrap_or_else(|invalid| {
         tracing::warn!(encoded, "an S3 event key does not decode to UTF-8; replacing the invalid bytes");
-        String::from_utf8_lossy(invalid.as_bytes()).into_owned()
+        invalid.lossy
     })
 }
 

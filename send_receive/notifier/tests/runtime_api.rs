@@ -17,8 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::{Method, Request, Response, StatusCode};
-use sandbox::{SEED_QUEUE, SEED_TOPIC, Sandbox, SandboxOptions};
+use sandbox::{SEED_QUEUE, SEED_TOPIC};
 use serde_json::{Value, json};
+use testkit::{SandboxClients as _, TestSandbox};
 use tokio::sync::{mpsc, oneshot};
 
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:sos-notifier";
@@ -137,25 +138,15 @@ fn bootstrap() -> PathBuf {
 
 /// A sandbox (seeded: the topic, and the queue subscribed to it) and the function's environment.
 struct World {
-    sandbox: Sandbox,
-    _data: tempfile::TempDir,
+    sandbox: TestSandbox,
     home: tempfile::TempDir,
     sqs: aws_sdk_sqs::Client,
 }
 
 impl World {
     async fn start() -> Self {
-        let data = tempfile::tempdir().expect("data dir");
-        let sandbox = Sandbox::start(SandboxOptions::ephemeral(data.path())).await.expect("sandbox");
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(sandbox::REGION))
-            .endpoint_url(sandbox.url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("test", "test", None, None, "test"),
-            ))
-            .build();
-        Self { sqs: aws_sdk_sqs::Client::new(&config), sandbox, _data: data, home: tempfile::tempdir().expect("home") }
+        let sandbox = TestSandbox::start().await;
+        Self { sqs: sandbox.sqs(), sandbox, home: tempfile::tempdir().expect("home") }
     }
 
     fn topic_arn(&self) -> String {

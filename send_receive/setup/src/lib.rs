@@ -8,17 +8,7 @@ pub mod env_file;
 pub mod notification;
 pub mod policy;
 
-/// The name of the dead-letter queue of queue `queue`, as `setup` and `infra/template.yaml` make it.
-pub fn dead_letter_queue_name(queue: &str) -> String {
-    format!("{queue}-dlq")
-}
-
-/// How long the dead-letter queue keeps a message: 14 days, SQS's maximum, so a failed
-/// announcement outlives the main queue's default 4 days and can be inspected.
-pub const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
-
-/// Receives after which SQS moves a message to the dead-letter queue.
-pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+pub use common::conventions::{DLQ_RETENTION_SECONDS, MAX_RECEIVES as DEFAULT_MAX_RECEIVES, dead_letter_queue_name};
 
 /// The id `setup` gives its entry in the bucket's notification configuration.
 pub const NOTIFICATION_ID: &str = "sos-data-available";

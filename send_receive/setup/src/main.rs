@@ -1,6 +1,6 @@
 //! # setup — make the pipeline's bucket, topic, queues and wiring, on any target
 //!
-//! In the seed the bucket, the SNS topic, the SQS queue, the subscription and the bucket's
+//! In the original the bucket, the SNS topic, the SQS queue, the subscription and the bucket's
 //! notification were made by hand in the AWS console. This example makes them with the SDK on
 //! whatever target `common` picks — the sandbox, LocalStack, moto, or AWS — and looks before it
 //! changes anything, so a second run changes nothing and says so. (`infra/template.yaml` deploys
@@ -13,7 +13,7 @@
 //! cargo run -p setup -- --bucket my-sos-data --lambda-arn arn:aws:lambda:us-east-1:123456789012:function:sos-notifier
 //! ```
 //!
-//! 1. Connect (with `--mfa`, through an MFA session as the seed did).
+//! 1. Connect (with `--mfa`, through an MFA session as the original did).
 //! 2. The bucket.
 //! 3. The dead-letter queue, then the queue with its redrive policy.
 //! 4. The topic.
@@ -25,7 +25,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, NotificationConfiguration};
@@ -71,17 +70,9 @@ struct Opt {
     env_file: Option<PathBuf>,
 
     /// Authenticate with an MFA session first (asks for the code, or reuses a cached session), for
-    /// accounts whose policies require MFA, as the seed's did.
+    /// accounts whose policies require MFA, as the original's did.
     #[arg(long)]
     mfa: bool,
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    common::load_dotenv();
-    let opt = Opt::parse();
-    common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
 }
 
 /// What a step found or did.
@@ -128,7 +119,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         );
     }
     let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
     } else {
         connection.sdk_config().clone()
     };
@@ -136,47 +127,16 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let sns = aws_sdk_sns::Client::new(&config);
     let region = config.region().map(|r| r.as_ref().to_owned()).unwrap_or_else(|| "us-east-1".into());
-    println!("1. Connected (region {region}).");
+    println!("\n1. Connected (region {region}).");
 
-    // 2. The bucket. HeadBucket says whether it exists and is ours; outside us-east-1, CreateBucket
-    //    needs the region as its location constraint.
-    println!("2. Bucket");
-    let outcome = match s3.head_bucket().bucket(&bucket).send().await {
-        Ok(_) => Outcome::InPlace,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
-            let mut create = s3.create_bucket().bucket(&bucket);
-            if region != "us-east-1" {
-                let location = BucketLocationConstraint::from(region.as_str());
-                create = create.create_bucket_configuration(
-                    CreateBucketConfiguration::builder().location_constraint(location).build(),
-                );
-            }
-            match create.send().await {
-                Ok(_) => Outcome::Created,
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {
-                    Outcome::InPlace
-                }
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_exists()) => bail!(
-                    "the bucket name {bucket} is taken by another AWS account (bucket names are global); choose \
-                     another with --bucket"
-                ),
-                Err(err) => return Err(err).with_context(|| format!("creating bucket {bucket}")),
-            }
-        }
-        // A HEAD response has no body, so S3 cannot say why; name the usual reasons.
-        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
-            "access to bucket {bucket} denied (403): it belongs to another account (bucket names are global: \
-             choose another with --bucket), or this identity may not use it (it lacks s3:ListBucket, or a policy \
-             requires MFA: add --mfa)"
-        ),
-        Err(err) => return Err(err).with_context(|| format!("looking for bucket {bucket}")),
-    };
-    report.step(&format!("s3://{bucket}"), outcome);
+    // 2. The bucket.
+    println!("\n2. Bucket");
+    report.step(&format!("s3://{bucket}"), ensure_bucket(&s3, &bucket, &region).await?);
 
     // 3. The dead-letter queue first (the queue's redrive policy names it), kept 14 days so a
     //    failed announcement can be inspected; then the queue, which moves a message there after
     //    --max-receives failed receives.
-    println!("3. Queues");
+    println!("\n3. Queues");
     let dlq_name = setup::dead_letter_queue_name(&opt.queue);
     let retention = setup::DLQ_RETENTION_SECONDS.to_string();
     let dlq = ensure_queue(&sqs, &dlq_name, &[(QueueAttributeName::MessageRetentionPeriod, retention)]).await?;
@@ -185,74 +145,130 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let queue = ensure_queue(&sqs, &opt.queue, &[(QueueAttributeName::RedrivePolicy, redrive)]).await?;
     report.step(&format!("{} (to {dlq_name} after {} receives)", opt.queue, opt.max_receives), queue.outcome);
 
-    // 4. The topic. CreateTopic returns the ARN of an existing topic too; listing first tells
-    //    whether this run made it.
-    println!("4. Topic");
-    let mut topics = sns.list_topics().into_paginator().items().send();
-    let mut topic_arn = None;
-    while let Some(topic) = topics.try_next().await.context("listing SNS topics")? {
-        if let Some(arn) = topic.topic_arn().filter(|arn| arn.rsplit(':').next() == Some(opt.topic.as_str())) {
-            topic_arn = Some(arn.to_owned());
-        }
-    }
-    let (topic_arn, outcome) = match topic_arn {
-        Some(arn) => (arn, Outcome::InPlace),
-        None => {
-            let created = sns.create_topic().name(&opt.topic).send().await;
-            let created = created.with_context(|| format!("creating topic {}", opt.topic))?;
-            (created.topic_arn().context("CreateTopic returned no ARN")?.to_owned(), Outcome::Created)
-        }
-    };
+    // 4. The topic.
+    println!("\n4. Topic");
+    let (topic_arn, outcome) = ensure_topic(&sns, &opt.topic).await?;
     report.step(&topic_arn, outcome);
 
-    // 5. Let the topic (and only it) send to the queue, then subscribe the queue. SNS wraps each
-    //    message in its JSON envelope (RawMessageDelivery stays false), which the subscriber reads.
-    println!("5. Topic → queue");
-    let statement = policy::queue_statement(&queue.arn, &topic_arn);
-    let outcome =
-        match policy::merged(queue.attributes.get(&QueueAttributeName::Policy).map(String::as_str), &statement)
-            .with_context(|| format!("the policy of queue {}", opt.queue))?
-        {
-            None => Outcome::InPlace,
-            Some(merged) => {
-                sqs.set_queue_attributes()
-                    .queue_url(&queue.url)
-                    .attributes(QueueAttributeName::Policy, merged)
-                    .send()
-                    .await
-                    .with_context(|| format!("setting the policy of queue {}", opt.queue))?;
-                if queue.attributes.contains_key(&QueueAttributeName::Policy) {
-                    Outcome::Updated
-                } else {
-                    Outcome::Created
-                }
+    // 5. Let the topic (and only it) send to the queue, then subscribe the queue.
+    println!("\n5. Topic → queue");
+    report.step("queue policy (the topic may send)", ensure_queue_policy(&sqs, &queue, &topic_arn).await?);
+    report.step("subscription", ensure_subscription(&sns, &topic_arn, &queue).await?);
+
+    // 6. The bucket's notification: to the topic, or with --lambda-arn to the notifier function.
+    let destination = match &opt.lambda_arn {
+        Some(arn) => Destination::Lambda(arn),
+        None => Destination::Topic(&topic_arn),
+    };
+    println!("\n6. Bucket → {}", if opt.lambda_arn.is_some() { "notifier function → topic" } else { "topic" });
+    ensure_notification(&s3, &sns, &bucket, destination, &mut report).await?;
+
+    // 7. What uploader and subscriber need, in the `.env` keys of the original scripts.
+    if report.changes == 0 {
+        println!("\n7. Nothing to change: everything was already in place.");
+    } else {
+        println!("\n7. Done: {} change{}.", report.changes, if report.changes == 1 { "" } else { "s" });
+    }
+    print_env_lines(&connection, &bucket, &queue.url, &topic_arn, opt.env_file.as_deref())
+}
+
+/// Step 2: HeadBucket says whether the bucket exists and is ours; outside us-east-1, CreateBucket
+/// needs the region as its location constraint.
+async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) -> anyhow::Result<Outcome> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(Outcome::InPlace),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(bucket);
+            if region != "us-east-1" {
+                let location = BucketLocationConstraint::from(region);
+                create = create.create_bucket_configuration(
+                    CreateBucketConfiguration::builder().location_constraint(location).build(),
+                );
             }
-        };
-    report.step("queue policy (the topic may send)", outcome);
+            match create.send().await {
+                Ok(_) => Ok(Outcome::Created),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {
+                    Ok(Outcome::InPlace)
+                }
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_bucket_already_exists()) => bail!(
+                    "the bucket name {bucket} is taken by another AWS account (bucket names are global); choose \
+                     another with --bucket"
+                ),
+                Err(err) => Err(err).with_context(|| format!("creating bucket {bucket}")),
+            }
+        }
+        // A HEAD response has no body, so S3 cannot say why; name the usual reasons.
+        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
+            "access to bucket {bucket} denied (403): it belongs to another account (bucket names are global: \
+             choose another with --bucket), or this identity may not use it (it lacks s3:ListBucket, or a policy \
+             requires MFA: add --mfa)"
+        ),
+        Err(err) => Err(err).with_context(|| format!("looking for bucket {bucket}")),
+    }
+}
 
-    let mut subscriptions = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).into_paginator().items().send();
-    let mut subscribed = false;
+/// Step 4: CreateTopic returns the ARN of an existing topic too; listing first tells whether this
+/// run made it.
+async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str) -> anyhow::Result<(String, Outcome)> {
+    let mut topics = sns.list_topics().into_paginator().items().send();
+    while let Some(topic) = topics.try_next().await.context("listing SNS topics")? {
+        if let Some(arn) = topic.topic_arn().filter(|arn| arn.rsplit(':').next() == Some(name)) {
+            return Ok((arn.to_owned(), Outcome::InPlace));
+        }
+    }
+    let created = sns.create_topic().name(name).send().await.with_context(|| format!("creating topic {name}"))?;
+    Ok((created.topic_arn().context("CreateTopic returned no ARN")?.to_owned(), Outcome::Created))
+}
+
+/// Step 5, the queue's policy: only the topic may send to the queue.
+async fn ensure_queue_policy(sqs: &aws_sdk_sqs::Client, queue: &Queue, topic_arn: &str) -> anyhow::Result<Outcome> {
+    let statement = policy::queue_statement(&queue.arn, topic_arn);
+    let existing = queue.attributes.get(&QueueAttributeName::Policy).map(String::as_str);
+    let Some(merged) = policy::merged(existing, &statement).with_context(|| format!("the policy of {}", queue.url))?
+    else {
+        return Ok(Outcome::InPlace);
+    };
+    sqs.set_queue_attributes()
+        .queue_url(&queue.url)
+        .attributes(QueueAttributeName::Policy, merged)
+        .send()
+        .await
+        .with_context(|| format!("setting the policy of {}", queue.url))?;
+    Ok(if existing.is_some() { Outcome::Updated } else { Outcome::Created })
+}
+
+/// Step 5, the subscription: SNS wraps each message in its JSON envelope (RawMessageDelivery
+/// stays false), which the subscriber reads.
+async fn ensure_subscription(sns: &aws_sdk_sns::Client, topic_arn: &str, queue: &Queue) -> anyhow::Result<Outcome> {
+    let mut subscriptions = sns.list_subscriptions_by_topic().topic_arn(topic_arn).into_paginator().items().send();
     while let Some(subscription) = subscriptions.try_next().await.context("listing the topic's subscriptions")? {
-        subscribed |= subscription.protocol() == Some("sqs") && subscription.endpoint() == Some(queue.arn.as_str());
+        if subscription.protocol() == Some("sqs") && subscription.endpoint() == Some(queue.arn.as_str()) {
+            return Ok(Outcome::InPlace);
+        }
     }
-    if !subscribed {
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(&queue.arn)
-            .send()
-            .await
-            .with_context(|| format!("subscribing queue {} to the topic", opt.queue))?;
-    }
-    report.step("subscription", if subscribed { Outcome::InPlace } else { Outcome::Created });
+    sns.subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue.arn)
+        .send()
+        .await
+        .with_context(|| format!("subscribing {} to the topic", queue.url))?;
+    Ok(Outcome::Created)
+}
 
-    // 6. The bucket's notification. PutBucketNotificationConfiguration replaces the whole
-    //    configuration, so read it, add this pipeline's entry and keep the others. S3 checks the
-    //    destination when the configuration is written, so the topic policy comes first.
-    println!("6. Bucket → {}", if opt.lambda_arn.is_some() { "notifier function → topic" } else { "topic" });
+/// Step 6. PutBucketNotificationConfiguration replaces the whole configuration, so read it, add
+/// this pipeline's entry and keep the others. S3 checks the destination when the configuration is
+/// written, so the topic's policy comes first.
+async fn ensure_notification(
+    s3: &aws_sdk_s3::Client,
+    sns: &aws_sdk_sns::Client,
+    bucket: &str,
+    destination: Destination<'_>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let current = s3
         .get_bucket_notification_configuration()
-        .bucket(&bucket)
+        .bucket(bucket)
         .send()
         .await
         .with_context(|| format!("reading the notification configuration of {bucket}"))?;
@@ -262,38 +278,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         .set_lambda_function_configurations(current.lambda_function_configurations)
         .set_event_bridge_configuration(current.event_bridge_configuration)
         .build();
-    let destination = match &opt.lambda_arn {
-        Some(arn) => Destination::Lambda(arn),
-        None => Destination::Topic(&topic_arn),
-    };
     let plan = setup::notification::plan(&current, destination).with_context(|| format!("bucket {bucket}"))?;
-
-    if let (Destination::Topic(_), Plan::InPlace | Plan::Put(_)) = (destination, &plan) {
-        let statement = policy::topic_statement(&topic_arn, &bucket)
-            .with_context(|| format!("{topic_arn} is not an SNS topic ARN"))?;
-        let attributes = sns
-            .get_topic_attributes()
-            .topic_arn(&topic_arn)
-            .send()
-            .await
-            .with_context(|| format!("reading the attributes of {topic_arn}"))?;
-        let existing = attributes.attributes().and_then(|a| a.get("Policy")).map(String::as_str);
-        let outcome = match policy::merged(existing, &statement).context("the topic's policy")? {
-            None => Outcome::InPlace,
-            Some(merged) => {
-                sns.set_topic_attributes()
-                    .topic_arn(&topic_arn)
-                    .attribute_name("Policy")
-                    .attribute_value(merged)
-                    .send()
-                    .await
-                    .context("setting the topic's policy")?;
-                if existing.is_some() { Outcome::Updated } else { Outcome::Created }
-            }
-        };
+    if let (Destination::Topic(topic_arn), Plan::InPlace | Plan::Put(_)) = (destination, &plan) {
+        let outcome = ensure_topic_policy(sns, topic_arn, bucket).await?;
         report.step("topic policy (S3 may publish this bucket's events)", outcome);
     }
-
     let outcome = match plan {
         Plan::InPlace => Outcome::InPlace,
         Plan::LambdaKept(function) => {
@@ -302,7 +291,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         }
         Plan::Put(config) => {
             s3.put_bucket_notification_configuration()
-                .bucket(&bucket)
+                .bucket(bucket)
                 .notification_configuration(config)
                 .send()
                 .await
@@ -311,17 +300,45 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         }
     };
     report.step(&format!("{} on s3://{bucket}", setup::OBJECT_CREATED_EVENTS), outcome);
+    Ok(())
+}
 
-    // 7. What uploader and subscriber need, in the seed's .env keys.
-    if report.changes == 0 {
-        println!("7. Nothing to change: everything was already in place.");
-    } else {
-        println!("7. Done: {} change{}.", report.changes, if report.changes == 1 { "" } else { "s" });
-    }
+/// Step 6, the topic's policy: S3 may publish this bucket's events to the topic.
+async fn ensure_topic_policy(sns: &aws_sdk_sns::Client, topic_arn: &str, bucket: &str) -> anyhow::Result<Outcome> {
+    let statement =
+        policy::topic_statement(topic_arn, bucket).with_context(|| format!("{topic_arn} is not an SNS topic ARN"))?;
+    let attributes = sns
+        .get_topic_attributes()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .with_context(|| format!("reading the attributes of {topic_arn}"))?;
+    let existing = attributes.attributes().and_then(|a| a.get("Policy")).map(String::as_str);
+    let Some(merged) = policy::merged(existing, &statement).context("the topic's policy")? else {
+        return Ok(Outcome::InPlace);
+    };
+    sns.set_topic_attributes()
+        .topic_arn(topic_arn)
+        .attribute_name("Policy")
+        .attribute_value(merged)
+        .send()
+        .await
+        .context("setting the topic's policy")?;
+    Ok(if existing.is_some() { Outcome::Updated } else { Outcome::Created })
+}
+
+/// Step 7: the `.env` lines for uploader and subscriber, written into `env_file` too if given.
+fn print_env_lines(
+    connection: &Connection,
+    bucket: &str,
+    queue_url: &str,
+    topic_arn: &str,
+    env_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let mut lines: Vec<(&str, &str)> = vec![
-        (common::settings::SEED_ENV_BUCKET, &bucket),
-        (common::settings::SEED_ENV_QUEUE_URL, &queue.url),
-        (common::settings::ENV_TOPIC_ARN, &topic_arn),
+        (common::settings::DOTENV_BUCKET, bucket),
+        (common::settings::DOTENV_QUEUE_URL, queue_url),
+        (common::settings::DOTENV_TOPIC_ARN, topic_arn),
     ];
     match connection.target() {
         Target::Endpoint { url, .. } => lines.push(("AWS_ENDPOINT_URL", url)),
@@ -332,7 +349,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     for (key, value) in &lines {
         println!("{key}={value}");
     }
-    if let Some(path) = &opt.env_file {
+    if let Some(path) = env_file {
         let changed = setup::env_file::write(path, &lines).with_context(|| format!("writing {}", path.display()))?;
         println!("# {} {}", if changed { "written to" } else { "already in" }, path.display());
     }
@@ -413,3 +430,5 @@ fn current_is_empty(config: &NotificationConfiguration) -> bool {
         && config.queue_configurations().is_empty()
         && config.lambda_function_configurations().is_empty()
 }
+
+common::example_main!(Opt, run);

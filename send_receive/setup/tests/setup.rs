@@ -3,27 +3,20 @@
 //! with no Lambda. Also: the seeded sandbox's notifier is kept, `--lambda-arn` wires the function,
 //! and someone else's notification is never overwritten.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
-use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, Sandbox, SandboxOptions};
+use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, SandboxOptions};
 use serde_json::Value;
+use testkit::{Clients, Machine, SandboxClients as _, TestSandbox, workspace_binary};
 
 const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:000000000000:SnowObservingSystemsDataAvailability";
 
-struct Clients {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-}
-
 /// A sandbox in this process (seeded or empty), and a working directory for the binaries.
 struct World {
-    sandbox: Sandbox,
-    _data: tempfile::TempDir,
-    work: tempfile::TempDir,
+    sandbox: TestSandbox,
+    machine: Machine,
     clients: Clients,
 }
 
@@ -33,40 +26,15 @@ impl World {
     }
 
     async fn start_with(options: impl FnOnce(SandboxOptions) -> SandboxOptions) -> Self {
-        let data = tempfile::tempdir().expect("data dir");
-        let sandbox = Sandbox::start(options(SandboxOptions::ephemeral(data.path()))).await.expect("sandbox starts");
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(sandbox::REGION))
-            .endpoint_url(sandbox.url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build();
-        let clients = Clients {
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
-            ),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-        };
-        Self { sandbox, _data: data, work: tempfile::tempdir().expect("work dir"), clients }
+        let sandbox = TestSandbox::with(options).await;
+        let clients = sandbox.clients();
+        Self { sandbox, machine: Machine::new(), clients }
     }
 
     /// Runs a binary in the work directory as a user on a machine with no AWS configuration would,
     /// the sandbox named by `--endpoint-url` (or by the `.env` setup writes).
     async fn run(&self, program: &Path, args: &[&str]) -> Output {
-        tokio::process::Command::new(program)
-            .args(args)
-            .current_dir(self.work.path())
-            .env_clear()
-            .env("HOME", self.work.path())
-            .env("SOS_SANDBOX_URL", "http://127.0.0.1:1")
-            .env("SOS_SANDBOX_DATA_DIR", self.work.path().join("no-embedded-sandbox"))
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("the binary runs")
+        self.machine.command(program).args(args).output().await.expect("the binary runs")
     }
 
     async fn setup(&self, args: &[&str]) -> (bool, String, String) {
@@ -99,19 +67,6 @@ impl World {
     }
 }
 
-/// A binary of another package of the workspace, built beside this test's own (`cargo test
-/// --workspace`, the README's test command, builds every package's binaries before any test).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_setup")).parent().expect("target dir").to_path_buf();
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
-        path.display()
-    );
-    path
-}
-
 fn statements(policy: &Value) -> &Vec<Value> {
     policy["Statement"].as_array().expect("a Statement list")
 }
@@ -127,7 +82,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     assert!(ok, "setup failed: {stdout}\n{stderr}");
     assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
     assert!(!stdout.contains("in place"), "nothing existed before: {stdout}");
-    let env = std::fs::read_to_string(world.work.path().join(".env")).expect(".env written");
+    let env = std::fs::read_to_string(world.machine.work().join(".env")).expect(".env written");
     assert_eq!(
         env,
         format!(
@@ -173,7 +128,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     assert_eq!(stdout.matches(": in place").count(), 8, "{stdout}");
     assert!(!stdout.contains("created") && !stdout.contains("updated"), "{stdout}");
     assert!(stdout.contains("# already in .env"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(world.work.path().join(".env")).expect(".env"), env);
+    assert_eq!(std::fs::read_to_string(world.machine.work().join(".env")).expect(".env"), env);
     assert_eq!(
         world.queue_attributes(SEED_QUEUE).await[&QueueAttributeName::Policy],
         queue[&QueueAttributeName::Policy]
@@ -182,7 +137,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     // The pipeline works: uploader → S3 → SNS (S3's own event) → SQS → subscriber, configured
     // only by the .env that setup wrote.
     let bytes: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    std::fs::write(world.work.path().join("run.bin"), &bytes).expect("sample file");
+    std::fs::write(world.machine.work().join("run.bin"), &bytes).expect("sample file");
     let uploaded = world.run(&workspace_binary("uploader"), &["run.bin", "--key", "runs/model run 1.bin"]).await;
     assert!(uploaded.status.success(), "uploader: {}", String::from_utf8_lossy(&uploaded.stderr));
     let subscribed = world
@@ -193,7 +148,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
         .await;
     let sub_out = String::from_utf8_lossy(&subscribed.stdout);
     assert!(subscribed.status.success(), "subscriber: {sub_out}\n{}", String::from_utf8_lossy(&subscribed.stderr));
-    let downloaded = std::fs::read(world.work.path().join("downloads/runs/model run 1.bin")).expect("downloaded");
+    let downloaded = std::fs::read(world.machine.work().join("downloads/runs/model run 1.bin")).expect("downloaded");
     assert!(downloaded == bytes, "the download differs from the upload");
     // The message was deleted once handled, and nothing failed into the dead-letter queue.
     for name in [SEED_QUEUE, SEED_DLQ] {
@@ -343,7 +298,7 @@ async fn queue_adds_an_application_with_its_dlq_and_subscription_and_leaves_the_
 
     // Fan-out: one upload, one announcement on each queue.
     let bytes = b"for every application".to_vec();
-    std::fs::write(world.work.path().join("both.txt"), &bytes).expect("file");
+    std::fs::write(world.machine.work().join("both.txt"), &bytes).expect("file");
     let url = world.sandbox.url().to_owned();
     let uploaded = world.run(&workspace_binary("uploader"), &["both.txt", "--endpoint-url", &url]).await;
     assert!(uploaded.status.success(), "{}", String::from_utf8_lossy(&uploaded.stderr));

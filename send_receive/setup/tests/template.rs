@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::SandboxOptions;
 use serde_json::{Value, json};
+use testkit::{Machine, SandboxClients as _, TestSandbox};
 
 const BUCKET: &str = "sos-template-check";
 const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
@@ -205,21 +205,16 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     assert!(Path::new(TEMPLATE).exists());
 
     // setup on an empty sandbox, with the template's default names and this bucket.
-    let data = tempfile::tempdir().expect("data");
-    let work = tempfile::tempdir().expect("work");
-    let sandbox = Sandbox::start(SandboxOptions { seed: false, ..SandboxOptions::ephemeral(data.path()) })
-        .await
-        .expect("sandbox");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_setup"))
+    let machine = Machine::new();
+    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
+    let out = machine
+        .command(env!("CARGO_BIN_EXE_setup"))
         .args(["--endpoint-url", sandbox.url(), "--bucket", BUCKET, "--env-file"])
-        .current_dir(work.path())
-        .env_clear()
-        .env("HOME", work.path())
         .output()
         .await
         .expect("setup runs");
     assert!(out.status.success(), "setup: {}", String::from_utf8_lossy(&out.stderr));
-    let env_file = std::fs::read_to_string(work.path().join(".env")).expect(".env");
+    let env_file = std::fs::read_to_string(machine.work().join(".env")).expect(".env");
 
     // The template rendered for a stack with that bucket and its default parameters.
     let mut parameters: BTreeMap<String, Value> = template["Parameters"]
@@ -253,16 +248,7 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     assert_eq!(stack.eval(&template["Outputs"]["TopicArn"]["Value"]), json!(topic_arn));
 
     // Queues: names, redrive policy, the dead-letter queue's retention, as setup made them.
-    let sqs = aws_sdk_sqs::Client::new(
-        &aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(sandbox.url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build(),
-    );
+    let sqs = sandbox.sqs();
     let attributes = async |name: &str| {
         let out = sqs.get_queue_attributes().queue_url(queue_url(name)).attribute_names(QueueAttributeName::All);
         out.send().await.expect("attributes").attributes.unwrap_or_default()

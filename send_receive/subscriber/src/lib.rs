@@ -1,4 +1,5 @@
-//! The pure parts of the SOS subscriber, kept apart from its `main.rs` so they can be tested without AWS.
+//! The parts of the SOS subscriber its tests exercise directly, kept apart from its `main.rs`: `message` and
+//! `safe_path` are pure functions; `exec` runs a program; `journal` writes files and, after a crash, calls SQS.
 //!
 //! - [`message`] turns the body of an SQS message into the objects it announces, whichever way the announcement
 //!   arrived (our notifier's JSON, or S3's own event notification, raw or inside an SNS envelope).

@@ -1,6 +1,6 @@
 //! # subscriber — download every new file the queue announces
 //!
-//! The Rust port of the SOS `send_receive/subscriber.py`, built to run for days: it long-polls
+//! The Rust port of the SOS subscriber script (send_receive), built to run for days: it long-polls
 //! the SQS queue that S3 → Lambda → SNS fills, downloads each announced object into a directory,
 //! and deletes a message only once its file is safely on disk.
 //!
@@ -27,13 +27,13 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+use common::error::ErrorKind;
 use common::{CommonArgs, Connection, MfaArgs, Target, TransferOptions};
 use serde::{Deserialize, Serialize};
 use subscriber::exec::{Exec, FileInfo};
@@ -110,14 +110,6 @@ struct Recorded {
     etag: String,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    common::load_dotenv();
-    let opt = Opt::parse();
-    common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
-}
-
 /// The clients and settings every message task shares.
 struct Context {
     sqs: aws_sdk_sqs::Client,
@@ -160,7 +152,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         println!("{note}");
     }
     let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
     } else {
         connection.sdk_config().clone()
     };
@@ -168,7 +160,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         Some(found) => found,
         None => match connection.target() {
             Target::Sandbox { url, .. } => {
-                (format!("{url}/000000000000/{}", common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned())
+                (common::sandbox_queue_url(url, common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned())
             }
             _ => bail!("no queue: pass --queue-url, set SOS_QUEUE_URL, or put sqs_url in .env"),
         },
@@ -228,7 +220,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let mut stop = ctx.stop.subscribe();
     let stop_tx = ctx.stop.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        common::wait_for_signal().await;
         eprintln!("Stopping: finishing the downloads in flight.");
         let _ = stop_tx.send(true);
     });
@@ -332,7 +324,7 @@ fn queue_setting(flag: Option<&str>) -> Option<(String, String)> {
         };
         return Some((url.to_owned(), origin));
     }
-    let seed = common::settings::SEED_ENV_QUEUE_URL;
+    let seed = common::settings::DOTENV_QUEUE_URL;
     from_env(seed).map(|url| (url, common::settings::describe_variable(seed)))
 }
 
@@ -344,22 +336,23 @@ where
 {
     let service = err.as_service_error()?;
     let code = service.code().unwrap_or_default();
-    let fix = match code {
-        "QueueDoesNotExist" | "AWS.SimpleQueueService.NonExistentQueue" => {
+    let fix = match ErrorKind::of(code) {
+        ErrorKind::Missing => {
             return Some(format!(
                 "the queue {queue_url} (from {origin}) does not exist: make it with `cargo run -p setup`, or fix {origin}"
             ));
         }
-        "AccessDenied" | "AccessDeniedException" => {
-            "this identity may not use the queue (or a policy requires MFA: add --mfa)"
-        }
-        "InvalidAccessKeyId" | "InvalidClientTokenId" | "UnrecognizedClientException" => {
+        ErrorKind::AccessDenied => "this identity may not use the queue (or a policy requires MFA: add --mfa)",
+        ErrorKind::UnknownCredentials => {
             "the service does not know these credentials (a reset sandbox, or a deleted key): run again with valid ones"
         }
-        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+        ErrorKind::ExpiredCredentials => {
             "the session credentials have expired: run again (with --mfa, enter a new code)"
         }
-        "SignatureDoesNotMatch" | "InvalidSignatureException" => "the secret access key does not match the key id",
+        ErrorKind::BadSignature => "the secret access key does not match the key id",
+        ErrorKind::RequestExpired => {
+            "requests are signed with this machine's time, which the service finds too far off"
+        }
         _ => return None,
     };
     Some(format!("{queue_url}: {}; {fix}", common::error::explain_code(code, service.message())))
@@ -573,21 +566,6 @@ fn seconds_since(rfc3339: &str) -> Option<f64> {
     Some(age.num_milliseconds() as f64 / 1000.0)
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,3 +579,5 @@ mod tests {
         assert_eq!(failures.failed("again").as_secs(), 1, "a new streak starts at 1 s");
     }
 }
+
+common::example_main!(Opt, run);

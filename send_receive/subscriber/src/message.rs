@@ -240,21 +240,10 @@ fn is_creation(event_name: &str) -> bool {
     event_name.starts_with("ObjectCreated:")
 }
 
-/// Decodes a key as S3 writes it in event notifications: `application/x-www-form-urlencoded`, so `+` is a space
-/// and `%XX` is a byte; the bytes must be UTF-8.
+/// Decodes a key as S3 writes it in event notifications (`+` is a space, `%XX` a byte); the bytes
+/// must be UTF-8.
 fn decode_s3_key(encoded: &str) -> Result<String, MessageError> {
-    // `form_urlencoded` decodes `name=value&…` pairs. S3 escapes `&` and `=` in keys, but escape any literal ones
-    // anyway so the whole key stays one name.
-    let escaped = encoded.replace('&', "%26").replace('=', "%3D");
-    let decoded: String = form_urlencoded::parse(escaped.as_bytes()).map(|(name, _)| name).collect();
-
-    // `form_urlencoded` replaces bytes that are not UTF-8 with U+FFFD instead of failing. Every U+FFFD in the output
-    // comes from a literal U+FFFD, from an escaped one (`%EF%BF%BD`), or from invalid bytes; count the first two.
-    let expected = encoded.matches('\u{FFFD}').count() + encoded.to_ascii_uppercase().matches("%EF%BF%BD").count();
-    if decoded.matches('\u{FFFD}').count() > expected {
-        return Err(MessageError::KeyNotUtf8(encoded.to_owned()));
-    }
-    Ok(decoded)
+    common::conventions::s3_key::decode(encoded).map_err(|_| MessageError::KeyNotUtf8(encoded.to_owned()))
 }
 
 fn json_kind(value: &Value) -> &'static str {

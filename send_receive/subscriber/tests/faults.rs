@@ -4,30 +4,24 @@
 //! announce a file twice) and drops one connection in twenty still delivers every file byte for
 //! byte; a DeleteMessage whose answer is lost is retried and the message is gone.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use sandbox::chaos::{self, Rule};
-use sandbox::{SEED_QUEUE, Sandbox, SandboxOptions};
+use sandbox::{SEED_QUEUE, SandboxOptions};
+use testkit::{SandboxClients as _, TestSandbox, workspace_binary};
 use tokio::process::Command;
 
-/// 10 % errors (500 and 503, half of them after the work) and 5 % closed connections, every service.
-const FLAKY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sandbox/chaos/flaky.json");
-
 struct World {
-    sandbox: Sandbox,
-    _data: tempfile::TempDir,
+    sandbox: TestSandbox,
     work: tempfile::TempDir,
 }
 
 impl World {
     async fn start(rules: Vec<Rule>) -> Self {
-        let data = tempfile::tempdir().expect("data");
-        let options = SandboxOptions { standalone: true, chaos: rules, ..SandboxOptions::ephemeral(data.path()) };
-        let sandbox = Sandbox::start(options).await.expect("sandbox");
-        Self { sandbox, _data: data, work: tempfile::tempdir().expect("work") }
+        let sandbox = TestSandbox::with(|o| SandboxOptions { standalone: true, chaos: rules, ..o }).await;
+        Self { sandbox, work: tempfile::tempdir().expect("work") }
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -65,31 +59,6 @@ impl World {
     fn downloaded(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.work.path().join("downloads").join(key)).ok()
     }
-
-    fn sqs(&self) -> aws_sdk_sqs::Client {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(self.sandbox.url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build();
-        aws_sdk_sqs::Client::new(&config)
-    }
-}
-
-/// A binary of another package of the workspace, built beside this test's own (`cargo test
-/// --workspace` builds every package's binaries before any test).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_subscriber")).parent().expect("target dir").to_path_buf();
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
-        path.display()
-    );
-    path
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -107,7 +76,7 @@ async fn finish(child: tokio::process::Child, within: Duration) -> (std::process
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_files_from_0_bytes_to_20_mib_arrive_byte_equal_through_a_flaky_service() {
-    let world = World::start(chaos::load_rules(Path::new(FLAKY)).expect("the flaky rules")).await;
+    let world = World::start(testkit::flaky_rules()).await;
     let mib = 1 << 20;
     let sizes: Vec<usize> = vec![
         0,
@@ -176,22 +145,10 @@ async fn the_first_delete_message_is_lost_after_the_work_and_the_message_is_stil
     assert!(world.sandbox.chaos().rules().is_empty(), "the DeleteMessage answer was lost once");
 
     // The retried DeleteMessage succeeded: nothing is waiting or in flight.
-    let sqs = world.sqs();
+    let sqs = world.sandbox.sqs();
     let url = sqs.get_queue_url().queue_name(SEED_QUEUE).send().await.expect("queue");
     let url = url.queue_url().expect("url");
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| attributes.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
-    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
-    assert_eq!(
-        (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)),
-        ("0".into(), "0".into())
-    );
+    assert_eq!(testkit::queue_counts(&sqs, url).await, (0, 0), "nothing waiting or in flight");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

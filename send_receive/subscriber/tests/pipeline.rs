@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
 use common::TransferOptions;
-use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, Sandbox, SandboxOptions};
+use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, SandboxOptions};
+use testkit::{Clients, SandboxClients as _, SandboxProcess, TestSandbox, wait_until, workspace_binary};
 use tokio::process::{Child, Command};
 
 struct Pipeline {
-    sandbox: Sandbox,
-    _data: tempfile::TempDir,
+    sandbox: TestSandbox,
     work: tempfile::TempDir,
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
@@ -22,27 +21,9 @@ struct Pipeline {
 
 impl Pipeline {
     async fn start() -> Self {
-        let data = tempfile::tempdir().expect("data");
-        let options = SandboxOptions { standalone: true, ..SandboxOptions::ephemeral(data.path()) };
-        let sandbox = Sandbox::start(options).await.expect("sandbox");
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(sandbox.url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build();
-        Self {
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
-            ),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sandbox,
-            _data: data,
-            work: tempfile::tempdir().expect("work"),
-        }
+        let sandbox = TestSandbox::with(|o| SandboxOptions { standalone: true, ..o }).await;
+        let Clients { s3, sqs, sns, .. } = sandbox.clients();
+        Self { s3, sqs, sns, sandbox, work: tempfile::tempdir().expect("work") }
     }
 
     fn downloads(&self) -> PathBuf {
@@ -76,19 +57,7 @@ impl Pipeline {
     }
 
     async fn count(&self, queue: &str) -> (u64, u64) {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.queue_url(queue).await)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes");
-        let get = |name| attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-            get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+        testkit::queue_counts(&self.sqs, &self.queue_url(queue).await).await
     }
 
     async fn upload(&self, bucket: &str, key: &str, bytes: &[u8]) {
@@ -113,59 +82,16 @@ async fn finish(child: Child, within: Duration) -> (std::process::ExitStatus, St
     )
 }
 
-/// Waits for `condition`, checking every 50 ms, failing after `within`.
-async fn until(within: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A binary of another package of the workspace, built beside this test's own (`cargo test
-/// --workspace`, the README's test command, builds every package's binaries before any test).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_subscriber")).parent().expect("target dir").to_path_buf();
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p {name}`) first",
-        path.display()
-    );
-    path
-}
-
-/// The standalone sandbox binary on an ephemeral port, killed on drop.
-struct SandboxProcess(std::process::Child);
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_files_from_0_bytes_to_40_mib_arrive_byte_identical_through_the_built_binaries() {
     let work = tempfile::tempdir().expect("work");
-    let data = work.path().join("sandbox-data");
-    let _sandbox = SandboxProcess(
-        std::process::Command::new(workspace_binary("sandbox"))
-            .args(["--port", "0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sandbox starts"),
-    );
-    let url_file = data.join(".sandbox.url");
-    until(Duration::from_secs(30), "the sandbox's URL file", async || url_file.exists()).await;
-    let url = std::fs::read_to_string(&url_file).expect("url").trim().to_owned();
+    let sandbox = SandboxProcess::start(&work.path().join("sandbox-data"), &[]);
+    let url = sandbox.url();
     let env = |cmd: &mut Command| {
         cmd.current_dir(work.path())
             .env_clear()
             .env("HOME", work.path())
-            .env("SOS_SANDBOX_URL", &url)
+            .env("SOS_SANDBOX_URL", url)
             .env("SOS_SANDBOX_DATA_DIR", work.path().join("no-embedded-sandbox"));
     };
     let mut subscriber = Command::new(env!("CARGO_BIN_EXE_subscriber"));
@@ -253,7 +179,7 @@ async fn hostile_messages_go_to_the_dlq_write_nothing_outside_and_a_good_file_st
     }
     let child = p.subscriber(&["--retry-delay", "0", "--max-messages", "1"]);
     // Each hostile message is received up to 5 times, then the queue moves it to the DLQ.
-    until(Duration::from_secs(60), "6 messages in the DLQ", async || p.count(SEED_DLQ).await.0 == 6).await;
+    wait_until(Duration::from_secs(60), "6 messages in the DLQ", async || p.count(SEED_DLQ).await.0 == 6).await;
     p.upload(SEED_BUCKET, "after/good.geojson", br#"{"type":"FeatureCollection","features":[]}"#).await;
     let (status, out, err) = finish(child, Duration::from_secs(60)).await;
     assert!(status.success(), "the subscriber kept serving and exits 0:\n{out}\n{err}");
@@ -302,7 +228,7 @@ async fn stop_mid_download(signal: &str, total: u8) {
     // reads fast); the signal once one is (its temp file exists).
     p.sandbox.chaos().set_effects(sandbox::chaos::Effects { latency: 300, jitter: 0 });
     let downloads = p.downloads();
-    until(Duration::from_secs(60), "a download in progress", async || {
+    wait_until(Duration::from_secs(60), "a download in progress", async || {
         let mut files = Vec::new();
         if downloads.exists() {
             collect_files(&downloads, &mut files);
@@ -481,7 +407,7 @@ async fn a_failing_program_leaves_the_message_until_the_queue_moves_it_to_the_dl
     args.extend(exec_sh(r#"echo "cannot handle $SOS_KEY" >&2; exit 3"#));
     let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
     p.upload(SEED_BUCKET, "exec/bad.txt", b"bad").await;
-    until(Duration::from_secs(60), "the message in the DLQ", async || p.count(SEED_DLQ).await.0 == 1).await;
+    wait_until(Duration::from_secs(60), "the message in the DLQ", async || p.count(SEED_DLQ).await.0 == 1).await;
     let pid = child.id().expect("pid").to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill").success());
     let (status, out, err) = finish(child, Duration::from_secs(30)).await;
@@ -501,7 +427,7 @@ async fn a_program_past_its_timeout_is_stopped_and_the_message_left() {
     let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
     p.upload(SEED_BUCKET, "exec/slow.txt", b"slow").await;
     // Received, timed out, then left invisible for --retry-delay.
-    until(Duration::from_secs(30), "the message back in the queue, invisible", async || {
+    wait_until(Duration::from_secs(30), "the message back in the queue, invisible", async || {
         p.count(SEED_QUEUE).await == (0, 1) && p.downloads().join("exec/slow.txt").exists()
     })
     .await;
@@ -656,7 +582,7 @@ async fn sigkilled_at_random_while_200_files_stream_it_loses_nothing_and_leaves_
     uploads.await.expect("every upload");
     let uploaded = restarted.elapsed();
     let downloads = p.downloads();
-    until(Duration::from_secs(180), "every file on disk", async || files_below(&downloads).len() == total).await;
+    wait_until(Duration::from_secs(180), "every file on disk", async || files_below(&downloads).len() == total).await;
     let took = restarted.elapsed();
     let (status, out, err) = finish(child, Duration::from_secs(60)).await;
     assert!(status.success(), "{out}\n{err}");

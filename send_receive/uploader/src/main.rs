@@ -1,12 +1,12 @@
 //! # uploader — put a data file in the bucket
 //!
-//! The Rust port of the SOS `send_receive/uploader.py`: a model run uploads its output, and the
+//! The Rust port of the SOS uploader script (send_receive): a model run uploads its output, and the
 //! bucket announces it (S3 → Lambda `notifier` → SNS → SQS) to every subscriber.
 //!
 //! ```text
 //! cargo run -p uploader                                  # Optimization_result.geojson
 //! cargo run -p uploader -- results/run-42.geojson --key runs/run-42.geojson
-//! cargo run -p uploader -- --mfa                         # with an MFA session, as the seed did
+//! cargo run -p uploader -- --mfa                         # with an MFA session, as the original did
 //! ```
 //!
 //! Large files go up as a parallel multipart upload with a progress bar on a terminal.
@@ -16,7 +16,6 @@
 //! 3. Report when, where, how big and how fast.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -44,16 +43,47 @@ struct Opt {
     mfa: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    common::load_dotenv();
-    let opt = Opt::parse();
-    common::init_tracing(opt.common.verbose);
-    common::error::exit_code(run(opt).await)
-}
-
 async fn run(opt: Opt) -> anyhow::Result<()> {
     let bucket = opt.common.bucket();
+    let (file, key) = file_and_key(&opt)?;
+
+    // ANCHOR: steps
+    // 1. Connect; with --mfa, the clients use an MFA session (the original uploader always did).
+    let connection = Connection::open(&opt.common).await?;
+    println!("{}", connection.announcement());
+    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
+        println!("{note}");
+    }
+    println!("\n1. Connect{}", if opt.mfa { " with an MFA session" } else { "" });
+    let config = if opt.mfa {
+        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa_args).await?
+    } else {
+        connection.sdk_config().clone()
+    };
+    let s3 = connection.s3_client_with(&config);
+    println!("S3 client ready (region {}).", config.region().map(ToString::to_string).unwrap_or_default());
+
+    // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB
+    //    (`common/src/transfer.rs`; in the book: "Streaming transfers").
+    println!("\n2. Upload {} to s3://{bucket}/{key}", file.display());
+    let uploaded = common::upload_file(&s3, &bucket, &key, &file, &TransferOptions::default()).await?;
+
+    // 3. Report, in the original's words first.
+    println!("\n3. Report");
+    println!("Data uploaded successfully at {}!", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"));
+    println!(
+        "s3://{bucket}/{key}: {} bytes in {:.2} s ({:.1} MiB/s)",
+        uploaded.bytes,
+        uploaded.elapsed.as_secs_f64(),
+        uploaded.mib_per_sec()
+    );
+    // ANCHOR_END: steps
+    Ok(())
+}
+
+/// The file to upload (by default `Optimization_result.geojson` here, else the repository's
+/// sample) and the key to store it under (by default its name).
+fn file_and_key(opt: &Opt) -> anyhow::Result<(PathBuf, String)> {
     let file = match &opt.file {
         Some(file) => file.clone(),
         None => {
@@ -68,32 +98,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         Some(key) => key.clone(),
         None => file.file_name().context("the file has no name; pass --key")?.to_string_lossy().into_owned(),
     };
-
-    // ANCHOR: steps
-    // 1. Connect; with --mfa, the clients use an MFA session (the seed's uploader always did).
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
-    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
-        println!("{note}");
-    }
-    let config = if opt.mfa {
-        common::credentials::mfa_session_config(&connection, opt.common.profile.as_deref(), &opt.mfa_args).await?
-    } else {
-        connection.sdk_config().clone()
-    };
-    let s3 = connection.s3_client_with(&config);
-
-    // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB.
-    let uploaded = common::upload_file(&s3, &bucket, &key, &file, &TransferOptions::default()).await?;
-
-    // 3. Report, in the seed's words first.
-    println!("Data uploaded successfully at {}!", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"));
-    println!(
-        "s3://{bucket}/{key}: {} bytes in {:.2} s ({:.1} MiB/s)",
-        uploaded.bytes,
-        uploaded.elapsed.as_secs_f64(),
-        uploaded.mib_per_sec()
-    );
-    // ANCHOR_END: steps
-    Ok(())
+    Ok((file, key))
 }
+
+common::example_main!(Opt, run);
