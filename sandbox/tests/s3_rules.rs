@@ -3,33 +3,22 @@
 //! ListObjectVersions on an unversioned bucket, and request ids. Each test names the behaviour
 //! of S3 it checks; where moto answers otherwise, the test says so.
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, EncodingType, MetadataDirective};
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::SandboxOptions;
+use testkit::{SandboxClients as _, TestSandbox};
 
 const MIB: usize = 1024 * 1024;
 
-fn client(sandbox: &Sandbox) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(Credentials::new(sandbox::ACCESS_KEY_ID, sandbox::SECRET_ACCESS_KEY, None, None, "test"))
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(config)
-}
-
-/// A sandbox with an empty bucket `rules`.
-async fn start(dir: &tempfile::TempDir) -> (Sandbox, Client) {
-    let options = SandboxOptions { seed: false, ..SandboxOptions::ephemeral(dir.path()) };
-    let sandbox = Sandbox::start(options).await.expect("sandbox starts");
-    let s3 = client(&sandbox);
+/// An unseeded sandbox with an empty bucket `rules`, and an S3 client that does not retry (so
+/// every answer is the sandbox's first).
+async fn start() -> (TestSandbox, Client) {
+    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
+    let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
+    let s3 = testkit::s3_client(&config);
     s3.create_bucket().bucket("rules").send().await.expect("create bucket");
     (sandbox, s3)
 }
@@ -57,8 +46,7 @@ fn status_and_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> 
 
 #[tokio::test]
 async fn any_key_s3_accepts_is_stored_and_listed_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     // s3s-fs mapped keys to paths: `foo/bar` then `foo` or `foo/` answered 500, a `dir/` key with
     // a body UnexpectedContent. On S3 a key is any string of up to 1,024 bytes.
     let keys_to_put = [
@@ -91,24 +79,27 @@ async fn any_key_s3_accepts_is_stored_and_listed_exactly() {
 
 #[tokio::test]
 async fn a_deleted_nested_key_leaves_nothing_and_the_bucket_can_go() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
-    put(&s3, "a/b", b"x").await;
+    let (sandbox, s3) = start().await;
+    let blobs = || -> usize {
+        std::fs::read_dir(sandbox.data_path().join(".s3/blobs"))
+            .expect("blob folder")
+            .map(|fan| std::fs::read_dir(fan.expect("fan").path()).expect("fan dir").count())
+            .sum()
+    };
+    // Large enough to be kept in a file rather than inline in its row.
+    put(&s3, "a/b", &vec![7; 64 * 1024]).await;
+    assert_eq!(blobs(), 1, "the object's bytes are in one file");
     s3.delete_object().bucket("rules").key("a/b").send().await.expect("delete");
     assert!(keys(&s3, "").await.is_empty());
     // s3s-fs left the folder `a` behind and refused with BucketNotEmpty.
     s3.delete_bucket().bucket("rules").send().await.expect("an empty bucket is deleted");
-    let blobs: usize = std::fs::read_dir(dir.path().join(".s3/blobs"))
-        .expect("blob folder")
-        .map(|fan| std::fs::read_dir(fan.expect("fan").path()).expect("fan dir").count())
-        .sum();
-    assert_eq!(blobs, 0, "no object file is left");
+    // The file goes on a blocking thread once its row is gone.
+    testkit::wait_until(std::time::Duration::from_secs(10), "the object's file to go", async || blobs() == 0).await;
 }
 
 #[tokio::test]
 async fn conditional_reads_answer_412_and_304() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let etag = put(&s3, "doc", b"v1").await;
     let past = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() - 3600);
     let future = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 3600);
@@ -140,8 +131,7 @@ async fn conditional_reads_answer_412_and_304() {
 async fn a_ranged_read_with_if_match_fails_once_the_object_was_replaced() {
     // common::transfer asks for the later ranges of a download with If-Match, so that an object
     // replaced mid-download fails instead of mixing two versions.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let first = put(&s3, "big", &vec![1u8; 3 * MIB]).await;
     let head = s3.get_object().bucket("rules").key("big").range("bytes=0-9").if_match(&first).send().await;
     assert_eq!(head.expect("the first range").content_length(), Some(10));
@@ -152,8 +142,7 @@ async fn a_ranged_read_with_if_match_fails_once_the_object_was_replaced() {
 
 #[tokio::test]
 async fn conditional_writes_hold_on_put_object_and_complete_multipart_upload() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let create = |key: &'static str, body: &'static [u8]| {
         s3.put_object().bucket("rules").key(key).body(ByteStream::from_static(body)).if_none_match("*")
     };
@@ -234,8 +223,7 @@ async fn upload_parts(s3: &Client, key: &str, sizes: &[usize]) -> (String, Vec<C
 
 #[tokio::test]
 async fn multipart_completions_are_checked_as_s3_checks_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let (id, parts) = upload_parts(&s3, "mpu", &[5 * MIB, 1000]).await;
     let complete = |parts: Vec<CompletedPart>| {
         s3.complete_multipart_upload()
@@ -285,8 +273,7 @@ async fn multipart_completions_are_checked_as_s3_checks_them() {
 
 #[tokio::test]
 async fn parts_but_the_last_must_be_5_mib_and_abort_removes_the_upload() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let (id, parts) = upload_parts(&s3, "small", &[1000, 1000]).await;
     let err = s3
         .complete_multipart_upload()
@@ -308,8 +295,7 @@ async fn parts_but_the_last_must_be_5_mib_and_abort_removes_the_upload() {
 
 #[tokio::test]
 async fn copy_object_follows_its_directives_and_conditions() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let etag = s3
         .put_object()
         .bucket("rules")
@@ -375,8 +361,7 @@ async fn copy_object_follows_its_directives_and_conditions() {
 
 #[tokio::test]
 async fn listings_follow_s3_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     for key in ["a", "b/1", "b/2", "c d/e", "plus+sign", "z"] {
         put(&s3, key, b"x").await;
     }
@@ -440,8 +425,7 @@ async fn listings_follow_s3_exactly() {
 
 #[tokio::test]
 async fn list_object_versions_on_an_unversioned_bucket_shows_null_versions() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     for key in ["one", "two", "dir/three"] {
         put(&s3, key, key.as_bytes()).await;
     }
@@ -476,8 +460,7 @@ async fn list_object_versions_on_an_unversioned_bucket_shows_null_versions() {
 
 #[tokio::test]
 async fn an_error_body_names_the_request_id_of_its_header() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_sandbox, s3) = start(&dir).await;
+    let (_sandbox, s3) = start().await;
     let err = s3.get_object().bucket("rules").key("absent").send().await.expect_err("no such key");
     let raw = err.raw_response().expect("an HTTP answer");
     let header = raw.headers().get("x-amz-request-id").expect("x-amz-request-id").to_owned();
