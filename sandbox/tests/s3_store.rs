@@ -4,30 +4,11 @@
 
 use std::path::Path;
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use s3s::S3 as _;
 use s3s::dto::{CreateBucketInput, CreateMultipartUploadInput, PutObjectInput, StreamingBlob, UploadPartInput};
-use sandbox::{SEED_BUCKET, Sandbox, SandboxOptions};
-
-fn config(sandbox: &Sandbox) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(sandbox::REGION))
-        .endpoint_url(sandbox.url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            sandbox::ACCESS_KEY_ID,
-            sandbox::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        )))
-        .build()
-}
-
-fn s3(sandbox: &Sandbox) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config(sandbox)).force_path_style(true).build())
-}
+use sandbox::{SEED_BUCKET, SandboxOptions};
+use testkit::{SandboxClients as _, start_sandbox};
 
 fn request<T>(input: T) -> s3s::S3Request<T> {
     s3s::S3Request {
@@ -88,8 +69,8 @@ async fn write_earlier_layout(dir: &Path) {
 async fn a_data_directory_of_the_earlier_layout_is_imported_at_first_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_earlier_layout(dir.path()).await;
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("start on the earlier layout");
-    let client = s3(&sandbox);
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+    let client = sandbox.s3();
 
     let buckets = client.list_buckets().send().await.expect("buckets");
     let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
@@ -126,17 +107,17 @@ async fn a_data_directory_of_the_earlier_layout_is_imported_at_first_start() {
     sandbox.shutdown().await;
 
     // A second start imports nothing again and keeps everything.
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("restart");
-    let listed = s3(&sandbox).list_objects_v2().bucket("second-bucket").send().await.expect("list");
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+    let listed = sandbox.s3().list_objects_v2().bucket("second-bucket").send().await.expect("list");
     assert_eq!(listed.key_count(), Some(1));
 }
 
 #[tokio::test]
 async fn files_that_no_object_names_are_removed_at_start() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("start");
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
     let big = vec![7u8; 300 * 1024];
-    s3(&sandbox)
+    sandbox.s3()
         .put_object()
         .bucket(SEED_BUCKET)
         .key("big")
@@ -148,9 +129,9 @@ async fn files_that_no_object_names_are_removed_at_start() {
     // What a crash between writing a file and committing its row leaves.
     let orphan = dir.path().join(".s3/blobs/ab/ab0123456789abcdef0123456789abcd");
     std::fs::write(&orphan, b"half an object").expect("orphan");
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("restart");
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
     assert!(!orphan.exists(), "the orphan was swept");
-    let got = s3(&sandbox).get_object().bucket(SEED_BUCKET).key("big").send().await.expect("the object stays");
+    let got = sandbox.s3().get_object().bucket(SEED_BUCKET).key("big").send().await.expect("the object stays");
     assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), big.as_slice());
 }
 
@@ -160,13 +141,13 @@ async fn an_event_not_yet_delivered_goes_out_after_a_restart() {
     // Every SNS Publish fails: the notifier cannot announce the upload.
     let failing = sandbox::chaos::parse_rules(br#"[{"service":"sns","operation":"Publish"}]"#).expect("rules");
     let options = SandboxOptions { chaos: failing, ..SandboxOptions::ephemeral(dir.path()) };
-    let sandbox = Sandbox::start(options).await.expect("start");
-    let put = s3(&sandbox).put_object().bucket(SEED_BUCKET).key("waiting.geojson").body(ByteStream::from_static(b"{}"));
+    let sandbox = start_sandbox(options).await;
+    let put = sandbox.s3().put_object().bucket(SEED_BUCKET).key("waiting.geojson").body(ByteStream::from_static(b"{}"));
     put.send().await.expect("the write itself succeeds");
     sandbox.shutdown().await;
 
-    let sandbox = Sandbox::start(SandboxOptions::ephemeral(dir.path())).await.expect("restart, no faults");
-    let sqs = aws_sdk_sqs::Client::new(&config(&sandbox));
+    let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
+    let sqs = sandbox.sqs();
     let url = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("queue");
     let url = url.queue_url().expect("url");
     let mut keys = Vec::new();
