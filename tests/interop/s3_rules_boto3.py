@@ -1,9 +1,10 @@
-"""Interop test: boto3 goes through what made the sandbox's S3 differ from S3 (the issue "The
-sandbox's S3 is S3") and gets S3's answers: any key, conditional reads and writes, multipart
-checks, CopyObject onto itself, listings, ListObjectVersions and ListMultipartUploads, request
-ids, and S3's own events (s3:TestEvent, ObjectRemoved:Delete).
+"""Interop test: boto3 gets S3's answers where the sandbox's S3 used to differ from S3.
 
 Usage: s3_rules_boto3.py SANDBOX_URL
+
+Goes through any key, conditional reads and writes, multipart checks, CopyObject onto itself,
+listings, ListObjectVersions and ListMultipartUploads, request ids, and S3's own events
+(s3:TestEvent, ObjectRemoved:Delete).
 
 Each check runs against the sandbox and must pass. Then each runs again against moto (in
 process, `mock_aws`), and where moto answers otherwise than S3's documentation the line
@@ -13,42 +14,22 @@ the last line is `N passed, M failed`, and the exit status is 1 if any sandbox c
 
 import datetime
 import json
-import os
 import sys
-import tempfile
 import traceback
 import uuid
 
-for _name in [name for name in os.environ if name.startswith("AWS_")]:
-    del os.environ[_name]
-_NO_FILE = os.path.join(tempfile.gettempdir(), f"sos-interop-no-such-file-{uuid.uuid4().hex}")
-os.environ["AWS_CONFIG_FILE"] = _NO_FILE
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+import checks  # clears the developer's AWS settings: before any client exists
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-if len(sys.argv) != 2:
-    print(__doc__.strip().splitlines()[4], file=sys.stderr)
-    sys.exit(2)
-URL = sys.argv[1].rstrip("/")
-CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"})
+URL = checks.arguments(__doc__, 1)[0].rstrip("/")
 MIB = 1024 * 1024
 
 
 def clients(endpoint):
-    """The S3, SQS and SNS clients of a target (`None`: AWS's endpoints, which moto intercepts)."""
-    make = lambda service: boto3.client(  # noqa: E731
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=CONFIG,
-    )
-    return make("s3"), make("sqs"), make("sns")
+    """The S3, SQS and SNS clients of a target (`None`: AWS's endpoints, which moto intercepts),
+    one attempt per call so every answer is the target's first."""
+    return tuple(checks.client(service, endpoint, attempts=1, path_style=True) for service in ("s3", "sqs", "sns"))
 
 
 def fails(call, code=None, status=None):
