@@ -117,7 +117,8 @@ async fn files_that_no_object_names_are_removed_at_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let sandbox = start_sandbox(SandboxOptions::ephemeral(dir.path())).await;
     let big = vec![7u8; 300 * 1024];
-    sandbox.s3()
+    sandbox
+        .s3()
         .put_object()
         .bucket(SEED_BUCKET)
         .key("big")
