@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# The same AWS SDK for Rust client (sos-service-bench: S3 put and get of 1 KiB objects, SQS send
-# and receive+delete, 16 in flight) against the sandbox, moto and ministack, one after the other
-# in one run on this machine; prints ops/s and the sandbox's ratio to each. Figures, not tests.
+# The same AWS SDK for Rust client (sos-service-bench: S3 put and get of 1 KiB objects, a listing
+# of 1,000 keys, put into a bucket whose uploads are announced, SQS send and receive+delete, 16 in
+# flight) against the sandbox, moto and ministack, one after the other in one run on this
+# machine; prints ops/s and the sandbox's ratio to each. Figures, not tests.
+#
+# The announced bucket: the sandbox's seeded bucket (S3 event → notifier → SNS → SQS); on
+# ministack a bucket wired by `setup` (S3 → SNS → SQS); moto has none.
+#
+# BASELINE=path/to/an/older/sandbox adds that binary as a column (to compare with an earlier
+# build: `git worktree add /tmp/base <commit> && cargo build --release -p sandbox
+# --manifest-path /tmp/base/Cargo.toml --target-dir target/base`).
+#
 # Usage: bash bench/services.sh            OPS=5000 bash bench/services.sh
 set -euo pipefail
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,7 +18,7 @@ cd "$repo"
 ops="${OPS:-3000}"
 release="$repo/target/release"
 
-cargo build --release --quiet -p sandbox -p bench
+cargo build --release --quiet -p sandbox -p bench -p setup
 venv="$repo/.bench-venv"
 if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/ministack" ]]; then
     python3 -m venv "$venv"
@@ -26,18 +35,26 @@ wait_for() { # URL → waits until something answers HTTP there
     for _ in $(seq 600); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
     echo "nothing answered at $1" >&2; return 1
 }
-bench() { # label URL → one JSON line
-    local out
-    out="$("$release/sos-service-bench" --endpoint-url "$2" --ops "$ops")"
-    echo "$1 $out" | tee -a "$work/results"
+bench() { # label URL [args…] → one JSON line
+    local label="$1" url="$2" out
+    shift 2
+    out="$("$release/sos-service-bench" --endpoint-url "$url" --ops "$ops" "$@")"
+    echo "$label $out" | tee -a "$work/results"
+}
+sandbox_bench() { # label binary
+    local port
+    port="$(free_port)"
+    "$2" --port "$port" --data-dir "$work/$1" >"$work/$1.log" 2>&1 &
+    pids+=($!)
+    wait_for "http://127.0.0.1:$port/_sandbox/health"
+    bench "$1" "http://127.0.0.1:$port" --notified-bucket snow-observing-systems
 }
 
 echo "== $ops operations of each kind, 16 in flight, 1 KiB objects; $(nproc) cores"
-port="$(free_port)"
-"$release/sandbox" --port "$port" --data-dir "$work/sandbox" --no-seed >"$work/sandbox.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$port/_sandbox/health"
-bench sandbox "http://127.0.0.1:$port"
+sandbox_bench sandbox "$release/sandbox"
+if [[ -n "${BASELINE:-}" ]]; then
+    sandbox_bench baseline "$BASELINE"
+fi
 
 port="$(free_port)"
 "$venv/bin/moto_server" -p "$port" >"$work/moto.log" 2>&1 &
@@ -46,10 +63,14 @@ wait_for "http://127.0.0.1:$port/"
 bench moto "http://127.0.0.1:$port"
 
 port="$(free_port)"
-(cd "$work" && GATEWAY_PORT="$port" exec "$venv/bin/ministack") >"$work/ministack.log" 2>&1 &
+mkdir -p "$work/ministack"
+(cd "$work/ministack" && GATEWAY_PORT="$port" exec "$venv/bin/ministack") >"$work/ministack.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$port/"
-bench ministack "http://127.0.0.1:$port"
+(cd "$work/ministack" && env -i PATH="$PATH" HOME="$work" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    AWS_REGION=us-east-1 "$release/setup" --endpoint-url "http://127.0.0.1:$port" --bucket sos-bench \
+    --env-file .env >/dev/null)
+bench ministack "http://127.0.0.1:$port" --notified-bucket sos-bench
 
 python3 - "$work/results" <<'PY'
 import json, sys
@@ -57,10 +78,14 @@ rows = {}
 for line in open(sys.argv[1]):
     name, data = line.split(" ", 1)
     rows[name] = json.loads(data)
-ops = ["s3_put", "s3_get", "sqs_send", "sqs_receive_delete"]
-print(f"{'ops/s':<20}" + "".join(f"{name:>12}" for name in rows) + f"{'vs moto':>10}{'vs ministack':>14}")
+ops = ["s3_put", "s3_put_notified", "s3_get", "s3_list_1000", "sqs_send", "sqs_receive_delete"]
+others = [name for name in ("baseline", "moto", "ministack") if name in rows]
+print(f"{'ops/s':<20}" + "".join(f"{name:>12}" for name in rows) + "".join(f"{'vs ' + n:>14}" for n in others))
 for op in ops:
-    cells = "".join(f"{rows[name][op]:>12.0f}" for name in rows)
-    sandbox = rows["sandbox"][op]
-    print(f"{op:<20}{cells}{sandbox / rows['moto'][op]:>9.1f}x{sandbox / rows['ministack'][op]:>13.1f}x")
+    cells = "".join(f"{rows[name][op]:>12.0f}" if op in rows[name] else f"{'-':>12}" for name in rows)
+    ratios = ""
+    for other in others:
+        mine, theirs = rows["sandbox"].get(op), rows[other].get(op)
+        ratios += f"{mine / theirs:>13.1f}x" if mine and theirs else f"{'-':>14}"
+    print(f"{op:<20}{cells}{ratios}")
 PY

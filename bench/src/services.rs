@@ -2,7 +2,10 @@
 //! sandbox, moto, ministack — for `bench/services.sh` to compare. Prints one JSON line of ops/s.
 //!
 //! Load: `--ops` objects of `--size` bytes put, then got, 16 requests in flight (S3, path-style);
-//! `--ops` messages sent, then received (up to 10 a call) and deleted one by one, 16 workers (SQS).
+//! with `--notified-bucket`, `--ops` more put into that bucket, whose uploads are announced (S3
+//! event → SNS → SQS, as `setup` wires it, or the sandbox's seeded bucket); `--lists` listings of
+//! the first 1,000 keys; `--ops` messages sent, then received (up to 10 a call) and deleted one
+//! by one, 16 workers (SQS).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,9 +38,36 @@ struct Opt {
     /// Secret key.
     #[arg(long, default_value = "test")]
     secret_key: String,
-    /// Only this service's figures (`s3` or `sqs`), to profile one at a time.
-    #[arg(long, value_parser = ["s3", "sqs"])]
-    only: Option<String>,
+    /// An existing bucket whose uploads are announced (notifications wired): measure PUT into it.
+    #[arg(long)]
+    notified_bucket: Option<String>,
+    /// Listings of 1,000 keys to time (ListObjectsV2, max-keys 1000).
+    #[arg(long, default_value_t = 200)]
+    lists: usize,
+}
+
+/// Puts `ops` objects of `body` into `bucket` under `prefix`, `concurrency` in flight; ops/s.
+async fn puts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    body: &[u8],
+    ops: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let puts = futures::stream::iter(0..ops)
+        .map(|i| {
+            let (s3, bucket, body) = (s3.clone(), bucket.to_owned(), body.to_vec());
+            let key = format!("{prefix}{i}");
+            async move { s3.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send().await }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let rate = rate(ops, started);
+    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+    Ok(rate)
 }
 
 #[tokio::main]
@@ -71,40 +101,13 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let queue = sqs.create_queue().queue_name(format!("bench-{run_id}")).send().await.context("creating the queue")?;
     let queue_url = queue.queue_url().context("no queue URL")?.to_owned();
     let body = vec![b'x'; opt.size];
-    let s3_figures =
-        if opt.only.as_deref() == Some("sqs") { None } else { Some(s3_rates(&opt, &s3, &bucket, &body).await?) };
-    let sqs_figures =
-        if opt.only.as_deref() == Some("s3") { None } else { Some(sqs_rates(&opt, &sqs, &queue_url).await?) };
-    // A service left out by `--only` prints `null`, never a zero that reads as a measured rate.
-    let figure = |rate: Option<f64>| rate.map_or_else(|| "null".to_owned(), |r| format!("{r:.0}"));
-    println!(
-        "{{\"s3_put\": {}, \"s3_get\": {}, \"sqs_send\": {}, \"sqs_receive_delete\": {}}}",
-        figure(s3_figures.map(|f| f.0)),
-        figure(s3_figures.map(|f| f.1)),
-        figure(sqs_figures.map(|f| f.0)),
-        figure(sqs_figures.map(|f| f.1)),
-    );
-    Ok(())
-}
 
-/// PUT then GET of `--ops` objects, `--concurrency` in flight: their rates.
-async fn s3_rates(opt: &Opt, s3: &aws_sdk_s3::Client, bucket: &str, body: &[u8]) -> anyhow::Result<(f64, f64)> {
-    let started = Instant::now();
-    let puts = futures::stream::iter(0..opt.ops)
-        .map(|i| {
-            let (s3, bucket, body) = (s3.clone(), bucket.to_owned(), body.to_vec());
-            async move { s3.put_object().bucket(bucket).key(format!("o/{i}")).body(ByteStream::from(body)).send().await }
-        })
-        .buffer_unordered(opt.concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let put_rate = rate(opt.ops, started);
-    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+    let put_rate = puts(&s3, &bucket, "o/", &body, opt.ops, opt.concurrency).await?;
 
     let started = Instant::now();
     let gets = futures::stream::iter(0..opt.ops)
         .map(|i| {
-            let (s3, bucket) = (s3.clone(), bucket.to_owned());
+            let (s3, bucket) = (s3.clone(), bucket.clone());
             async move {
                 let out = s3.get_object().bucket(bucket).key(format!("o/{i}")).send().await?;
                 let bytes = out.body.collect().await.map(|b| b.into_bytes().len()).unwrap_or(0);
@@ -117,16 +120,35 @@ async fn s3_rates(opt: &Opt, s3: &aws_sdk_s3::Client, bucket: &str, body: &[u8])
     let get_rate = rate(opt.ops, started);
     let got = gets.into_iter().collect::<Result<Vec<_>, _>>().context("a GET failed")?;
     anyhow::ensure!(got.iter().all(|n| *n == opt.size), "a GET returned the wrong size");
-    Ok((put_rate, get_rate))
-}
 
-/// `--ops` sends, `--concurrency` in flight, then receive (up to 10 a call) and delete one by
-/// one with `--concurrency` workers: their rates.
-async fn sqs_rates(opt: &Opt, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result<(f64, f64)> {
+    let started = Instant::now();
+    let lists = futures::stream::iter(0..opt.lists)
+        .map(|_| {
+            let (s3, bucket) = (s3.clone(), bucket.clone());
+            async move {
+                let out = s3.list_objects_v2().bucket(bucket).prefix("o/").max_keys(1000).send().await?;
+                Ok::<usize, aws_sdk_s3::error::SdkError<_>>(out.contents().len())
+            }
+        })
+        .buffer_unordered(opt.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let list_rate = rate(opt.lists, started);
+    let listed = lists.into_iter().collect::<Result<Vec<_>, _>>().context("a listing failed")?;
+    anyhow::ensure!(listed.iter().all(|n| *n == opt.ops.min(1000)), "a listing returned the wrong number of keys");
+
+    let notified_rate = match &opt.notified_bucket {
+        Some(notified) => {
+            let prefix = format!("bench-{run_id}/");
+            Some(puts(&s3, notified, &prefix, &body, opt.ops, opt.concurrency).await?)
+        }
+        None => None,
+    };
+
     let started = Instant::now();
     let sends = futures::stream::iter(0..opt.ops)
         .map(|i| {
-            let (sqs, url) = (sqs.clone(), queue_url.to_owned());
+            let (sqs, url) = (sqs.clone(), queue_url.clone());
             async move { sqs.send_message().queue_url(url).message_body(format!("message {i}")).send().await }
         })
         .buffer_unordered(opt.concurrency)
@@ -141,7 +163,7 @@ async fn sqs_rates(opt: &Opt, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> any
     let finished = Arc::new(std::sync::Mutex::new(None));
     let workers = (0..opt.concurrency).map(|_| {
         let (sqs, url, done, total, finished) =
-            (sqs.clone(), queue_url.to_owned(), done.clone(), opt.ops, finished.clone());
+            (sqs.clone(), queue_url.clone(), done.clone(), opt.ops, finished.clone());
         tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < total {
                 let out = sqs
@@ -170,5 +192,11 @@ async fn sqs_rates(opt: &Opt, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> any
     }
     let elapsed = finished.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| started.elapsed());
     let receive_rate = opt.ops as f64 / elapsed.as_secs_f64();
-    Ok((send_rate, receive_rate))
+
+    let notified = notified_rate.map(|r| format!(", \"s3_put_notified\": {r:.0}")).unwrap_or_default();
+    println!(
+        "{{\"s3_put\": {put_rate:.0}, \"s3_get\": {get_rate:.0}, \"s3_list_1000\": {list_rate:.0}{notified}, \
+         \"sqs_send\": {send_rate:.0}, \"sqs_receive_delete\": {receive_rate:.0}}}"
+    );
+    Ok(())
 }

@@ -118,12 +118,12 @@ pub enum Error {
     /// The seed could not be applied.
     #[error("cannot seed the sandbox: {0}")]
     Seed(AwsError),
-    /// The S3 storage layer refused to start.
-    #[error("cannot open the S3 store in {}: {message}", path.display())]
+    /// The S3 object store could not be opened or seeded.
+    #[error("cannot open the S3 object store in {}: {message}", path.display())]
     Store {
         /// The data directory.
         path: PathBuf,
-        /// What s3s-fs said.
+        /// What went wrong.
         message: String,
     },
 }

@@ -9,17 +9,18 @@
 //!   SigV4 credential scope; everything else is S3) → the gate (signature, caller, MFA policy:
 //!   one implementation for every service) → the service → the answer, errors included, in the
 //!   service's own wire format ([`error::AwsError`] rendered as S3 XML, query XML or JSON 1.0).
-//! - `services`: S3 (the [`s3s`] protocol over [`s3s_fs`] storage, plus S3's own answers), STS,
-//!   SQS and SNS; each decodes its own inputs into typed structs and encodes its own replies.
-//!   `notify` (S3 events → queues, topics, the notifier) and `seed` sit beside them.
-//! - `state`: the durable store (SQLite) of sessions, queues, messages, topics, subscriptions and
+//! - `services`: S3 (the [`s3s`] protocol and S3's rules over the sandbox's own object store,
+//!   with its event notifications and their delivery), STS, SQS and SNS; each decodes its own
+//!   inputs into typed structs and encodes its own replies. `seed` sits beside them.
+//! - `state`: the durable store (SQLite) of buckets and objects (bytes inline or in files named
+//!   by an id), S3's event outbox, sessions, queues, messages, topics, subscriptions and
 //!   notification settings.
 //!
 //! **What persists.** Everything the sandbox acknowledged survives the sandbox process being
-//! killed at any moment and restarted on the same data directory: objects (written to a temp
-//! file and renamed into place by s3s-fs), STS sessions, queues with their messages (receive
-//! counts and visibility deadlines included), topics, subscriptions and bucket notification
-//! settings. A power loss of the machine may lose the last moments unless the sandbox runs with
+//! killed at any moment and restarted on the same data directory: objects (their bytes written
+//! before their row commits), the events of every acknowledged write until they are delivered,
+//! STS sessions, queues with their messages (receive counts and visibility deadlines included),
+//! topics, subscriptions and bucket notification settings. A power loss of the machine may lose the last moments unless the sandbox runs with
 //! [`state::Durability::Fsync`] (`sandbox --fsync`). The seed — the bucket `snow-observing-systems`
 //! with the sample files of the repository's `data/` folder, the topic, the queue with its
 //! dead-letter queue, and the notification wiring — is applied once per data directory;
@@ -42,7 +43,6 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod mfa;
-pub mod notify;
 mod seed;
 pub mod services;
 pub mod state;
@@ -70,6 +70,7 @@ pub use http::chaos;
 pub use seed::{
     SEED_BUCKET, SEED_DLQ, SEED_DLQ_RETENTION_SECONDS, SEED_MAX_RECEIVES, SEED_OBJECTS, SEED_QUEUE, SEED_TOPIC,
 };
+pub use services::s3::notify;
 
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
@@ -147,6 +148,7 @@ pub struct Sandbox {
     data_dir: PathBuf,
     shutdown: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    delivery: JoinHandle<()>,
     chaos: Arc<chaos::Chaos>,
     keys: keys::LongTermKeys,
     // Held for the sandbox's lifetime; the OS releases the lock when the file is closed.
@@ -172,10 +174,11 @@ impl Sandbox {
         }
         let state_error = |source| Error::State { path: data_dir.clone(), source };
         let store = Arc::new(state::Store::open(&data_dir, options.durability).map_err(state_error)?);
-        let fs = s3s_fs::FileSystem::new(&data_dir)
-            .map_err(|err| Error::Store { path: data_dir.clone(), message: format!("{err:?}") })?;
+        let store_error =
+            |err: state::objects::ObjectError| Error::Store { path: data_dir.clone(), message: err.to_string() };
+        let objects = Arc::new(state::objects::ObjectStore::open(store.clone(), &data_dir).map_err(store_error)?);
         if options.seed {
-            seed::seed_objects(&data_dir, &fs).await?;
+            seed::seed_objects(&data_dir, &objects).await?;
         } else {
             seed::keep_unseeded(&data_dir, &store)?;
         }
@@ -188,22 +191,22 @@ impl Sandbox {
         let sns = Arc::new(services::sns::Sns::open(store.clone(), sqs.clone(), &url).map_err(state_error)?);
         let gate = http::gate::Gate::new(identities.clone());
         let chaos = Arc::new(chaos::Chaos::new(options.chaos.clone()));
-        let notifications = Arc::new(
-            notify::Notifications::open(
-                store.clone(),
-                sqs.clone(),
-                sns.clone(),
-                lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone(), chaos.clone()), &keys.app),
-                aws::topic_arn(SEED_TOPIC),
-            )
-            .map_err(state_error)?,
-        );
+        let notifications =
+            Arc::new(notify::Notifications::open(store.clone(), sqs.clone(), sns.clone()).map_err(state_error)?);
         if options.seed {
             seed::seed_messaging(&store, &sqs, &sns, &notifications, &url).map_err(Error::Seed)?;
         }
+        let delivery = Arc::new(services::s3::delivery::Delivery::new(
+            objects.outbox().clone(),
+            sqs.clone(),
+            sns.clone(),
+            lambda_sns_client(http::in_process::sns_client(gate.clone(), sns.clone(), chaos.clone()), &keys.app),
+            aws::topic_arn(SEED_TOPIC),
+        ));
+        let delivery_task = tokio::spawn(delivery.clone().run());
         let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
         let mut s3 =
-            s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(fs, data_dir.clone(), notifications));
+            s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(objects, notifications, delivery));
         s3.set_auth(http::gate::S3Secrets(gate.clone()));
         s3.set_access(http::chaos::request::S3Faults {
             chaos: chaos.clone(),
@@ -243,7 +246,17 @@ impl Sandbox {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, router, shutdown_rx));
         tracing::info!("sandbox serving {url} (data in {})", data_dir.display());
-        Ok(Self { url, addr, data_dir, shutdown, server: Some(server), chaos, keys, _lock: lock })
+        Ok(Self {
+            url,
+            addr,
+            data_dir,
+            shutdown,
+            server: Some(server),
+            delivery: delivery_task,
+            chaos,
+            keys,
+            _lock: lock,
+        })
     }
 
     /// The long-term keys it accepts: `test`/`test` and the application key on loopback, its own
@@ -279,11 +292,14 @@ impl Sandbox {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        // Events not yet delivered wait in the outbox for the next start.
+        self.delivery.abort();
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.delivery.abort();
         let _ = self.shutdown.send(true);
         if let Some(server) = self.server.take() {
             server.abort();
@@ -317,6 +333,12 @@ fn lambda_sns_client(
         .endpoint_url("http://sandbox.internal")
         .credentials_provider(credentials)
         .http_client(http)
+        // The SDK's retries stay (a lost answer is retried as over HTTP) but without its
+        // one-second backoff: a delivery that still fails goes back to the outbox, which retries.
+        .retry_config(
+            aws_sdk_sns::config::retry::RetryConfig::standard()
+                .with_initial_backoff(std::time::Duration::from_millis(10)),
+        )
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }

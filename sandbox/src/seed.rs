@@ -6,17 +6,17 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use s3s::S3Request;
-use s3s::dto::{LambdaFunctionConfiguration, NotificationConfiguration, PutObjectInput, StreamingBlob};
-use s3s_fs::FileSystem;
+use s3s::dto::{LambdaFunctionConfiguration, NotificationConfiguration};
 
 use crate::Error;
 use crate::aws::queue_arn;
 use crate::error::AwsError;
 use crate::notify::{NOTIFIER_ARN, Notifications};
+use crate::services::s3::RequestId;
 use crate::services::sns::Sns;
 use crate::services::sqs::Sqs;
 use crate::state::Store;
+use crate::state::objects::{Checksums, NewObject, ObjectMeta, ObjectStore, WriteCondition};
 
 /// The bucket the seed creates; the examples' default bucket.
 pub const SEED_BUCKET: &str = conventions::BUCKET;
@@ -71,35 +71,37 @@ pub(crate) fn holds_data(data_dir: &Path) -> bool {
     data_dir.join(SEEDED_MARKER).exists() || data_dir.join(crate::state::DB_FILE).exists()
 }
 
-/// Seeds the sample objects unless `data_dir` was seeded before. They are written through the S3
-/// store itself, so they carry a content type and checksums like any uploaded object.
-pub(crate) async fn seed_objects(data_dir: &Path, fs: &FileSystem) -> Result<(), Error> {
+/// Seeds the sample objects unless `data_dir` was seeded before. They are written into the
+/// object store as PutObject writes them, with a content type, an ETag and a CRC32 checksum.
+pub(crate) async fn seed_objects(data_dir: &Path, objects: &ObjectStore) -> Result<(), Error> {
     let marker = data_dir.join(SEEDED_MARKER);
     if marker.exists() {
         return Ok(());
     }
-    let bucket = data_dir.join(SEED_BUCKET);
-    std::fs::create_dir_all(&bucket).map_err(Error::io("creating", &bucket))?;
+    objects.create_bucket(SEED_BUCKET).map_err(|err| seed_error(data_dir, err.to_string()))?;
     for (key, bytes) in SEED_OBJECTS {
-        let mut input = PutObjectInput::builder();
-        input.set_bucket(SEED_BUCKET.to_owned());
-        input.set_key((*key).to_owned());
-        input.set_content_length(i64::try_from(bytes.len()).ok());
-        input.set_content_type(Some(content_type(key).to_owned()));
-        input.set_body(Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from_static(bytes)))));
-        let input = input.build().map_err(|err| seed_error(data_dir, format!("{err:?}")))?;
-        let request = S3Request {
-            input,
-            method: http::Method::PUT,
-            uri: http::Uri::from_static("/"),
-            headers: http::HeaderMap::new(),
-            extensions: http::Extensions::new(),
-            credentials: None,
-            region: None,
-            service: None,
-            trailing_headers: None,
+        let mut writer = objects.object_writer();
+        writer.write(bytes).await.map_err(|err| seed_error(data_dir, err.to_string()))?;
+        let data = writer.finish().await.map_err(|err| seed_error(data_dir, err.to_string()))?;
+        let mut hasher = s3s::checksum::ChecksumHasher { crc32: Some(Default::default()), ..Default::default() };
+        hasher.update(bytes);
+        let meta = ObjectMeta {
+            content_type: Some(content_type(key).to_owned()),
+            checksums: Checksums {
+                crc32: hasher.finalize().checksum_crc32,
+                kind: Some("FULL_OBJECT".to_owned()),
+                ..Checksums::default()
+            },
+            ..ObjectMeta::default()
         };
-        s3s::S3::put_object(fs, request).await.map_err(|err| seed_error(data_dir, format!("{err}")))?;
+        let etag = {
+            use md5::Digest as _;
+            hex::encode(md5::Md5::digest(bytes))
+        };
+        let new = NewObject { meta, data, size: bytes.len() as u64, etag, tags: None };
+        objects
+            .put(SEED_BUCKET, key, new, &WriteCondition::default(), |_, _| Ok(()))
+            .map_err(|err| seed_error(data_dir, err.to_string()))?;
     }
     write_atomically(&marker, b"seeded\n")?;
     tracing::info!("seeded bucket {SEED_BUCKET} with {} sample objects", SEED_OBJECTS.len());
@@ -140,7 +142,7 @@ pub(crate) fn seed_messaging(
         lambda_function_arn: NOTIFIER_ARN.to_owned(),
     };
     let config = NotificationConfiguration { lambda_function_configurations: Some(vec![lambda]), ..Default::default() };
-    notifications.set(SEED_BUCKET, config)?;
+    notifications.set(SEED_BUCKET, config, &RequestId::new().0)?;
     store.set_meta(MESSAGING_SEEDED, "1")?;
     tracing::info!("seeded topic {SEED_TOPIC}, queue {SEED_QUEUE} and its dead-letter queue {SEED_DLQ}");
     Ok(())

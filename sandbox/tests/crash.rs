@@ -1,7 +1,9 @@
 //! What the sandbox acknowledged survives the sandbox process being killed (SIGKILL) at any
 //! moment and restarted on the same data directory: objects, messages (count and bodies),
-//! messages in flight (back after their visibility timeout), and receive counts (so the
-//! dead-letter queue still takes a message after `maxReceiveCount` across restarts).
+//! messages in flight (back after their visibility timeout), receive counts (so the
+//! dead-letter queue still takes a message after `maxReceiveCount` across restarts), and the
+//! announcement of every acknowledged upload into a bucket with notifications, even while SNS
+//! fails a share of the notifier's publishes.
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,4 +197,90 @@ async fn in_flight_messages_and_receive_counts_survive_a_kill() {
     assert_eq!(dead.messages().len(), 1);
     assert_eq!(dead.messages()[0].body(), Some("survivor"));
     drop(server);
+}
+
+/// Puts objects into the seeded bucket (whose uploads the notifier announces) as fast as it can
+/// until the server dies under it; returns the keys whose PutObject was acknowledged.
+async fn put_until_killed(url: &str, round: u64) -> BTreeSet<String> {
+    let s3 = s3(url);
+    let mut acked = BTreeSet::new();
+    for i in 0.. {
+        let key = format!("announced/{round}/{i}.geojson");
+        let put = s3.put_object().bucket(sandbox::SEED_BUCKET).key(&key).body(b"{}".to_vec().into()).send().await;
+        if put.is_err() {
+            break;
+        }
+        acked.insert(key);
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_upload_is_announced_across_kills_while_sns_fails() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir: PathBuf = temp.path().join("data");
+    // 30% of SNS publishes fail (the notifier's included): deliveries wait and are retried.
+    let rules = temp.path().join("chaos.json");
+    std::fs::write(&rules, r#"[{"service":"sns","operation":"Publish","probability":0.3}]"#).expect("rules");
+    let chaos = ["--chaos", rules.to_str().expect("a UTF-8 temp path")];
+    let mut server = SandboxProcess::start(&data_dir, &chaos);
+
+    let mut acked = BTreeSet::new();
+    for round in 0..3 {
+        let url = server.url().to_owned();
+        let writer = tokio::spawn(async move { put_until_killed(&url, round).await });
+        tokio::time::sleep(Duration::from_millis(200 + random_below(600))).await;
+        server.kill();
+        let round_acked = writer.await.expect("writer");
+        assert!(!round_acked.is_empty(), "round {round}: nothing was acknowledged before the kill");
+        acked.extend(round_acked);
+        server = SandboxProcess::start(&data_dir, &chaos);
+    }
+
+    // After the last restart (SNS still failing 30%), every acknowledged upload is announced.
+    let sqs = sqs(server.url());
+    let queue = sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("seeded queue");
+    let queue = queue.queue_url().expect("url").to_owned();
+    let mut announced = BTreeSet::new();
+    let draining = tokio::time::Instant::now();
+    let deadline = draining + Duration::from_secs(120);
+    while !acked.is_subset(&announced) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} acknowledged uploads were not announced within 120 s: {:?}",
+            acked.difference(&announced).count(),
+            acked.len(),
+            acked.difference(&announced).take(10).collect::<Vec<_>>()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let mut done = Vec::new();
+        for (i, message) in out.messages().iter().enumerate() {
+            let envelope: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or_default()).expect("an SNS envelope");
+            let announcement: serde_json::Value =
+                serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("an announcement");
+            announced.insert(announcement["key"].as_str().expect("key").to_owned());
+            let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .build()
+                .expect("entry");
+            done.push(entry);
+        }
+        if !done.is_empty() {
+            sqs.delete_message_batch().queue_url(&queue).set_entries(Some(done)).send().await.expect("delete");
+        }
+    }
+    println!(
+        "{} uploads acknowledged across 3 kills with 30% of publishes failing, all announced {:?} after the last restart",
+        acked.len(),
+        draining.elapsed()
+    );
 }

@@ -2,7 +2,8 @@
 //! standalone sandbox binary through the S3 calls the original's Python scripts make.
 //!
 //! `scripts/python-env` makes `<repo>/.venv` on first use (it needs `python3` with venv and pip);
-//! the checks themselves are in `tests/interop/s3_boto3.py`.
+//! the checks themselves are in `tests/interop/*.py` (`s3_boto3.py`: the seed's calls;
+//! `s3_rules_boto3.py`: S3's rules, also run against moto to record where it differs).
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,11 @@ fn run_python_against_sandbox(script: &str, sandbox_args: &[&str], script_args: 
 fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
     let data = workspace_root().join("data");
     run_python_against_sandbox("tests/interop/s3_boto3.py", &[], &[&data]);
+}
+
+#[test]
+fn boto3_gets_s3s_answers_where_the_sandbox_used_to_differ() {
+    run_python_against_sandbox("tests/interop/s3_rules_boto3.py", &[], &[]);
 }
 
 #[test]

@@ -171,6 +171,13 @@ async fn queue_and_topic_targets_get_s3_events_that_pass_their_filters() {
     let stored = c.s3.get_bucket_notification_configuration().bucket("direct").send().await.expect("get");
     assert_eq!(stored.queue_configurations().len(), 1);
     assert_eq!(stored.topic_configurations().len(), 1);
+    // S3 sends s3:TestEvent to every queue and topic a new configuration names.
+    let test: Value = serde_json::from_str(&next_body(&c.sqs, "direct-events").await).expect("test event");
+    assert_eq!((test["Service"].as_str(), test["Event"].as_str()), (Some("Amazon S3"), Some("s3:TestEvent")));
+    assert_eq!(test["Bucket"], "direct");
+    let envelope: Value = serde_json::from_str(&next_body(&c.sqs, "via-topic").await).expect("envelope");
+    let test: Value = serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("test event");
+    assert_eq!(test["Event"], "s3:TestEvent");
 
     for key in ["skip me.txt", "data/new file+1.geojson"] {
         c.s3.put_object().bucket("direct").key(key).body(ByteStream::from_static(b"{}")).send().await.expect("put");

@@ -33,6 +33,7 @@ use self::chaos::{Call, Chaos, Fault};
 use self::gate::{Gate, Service};
 use crate::error::AwsError;
 use crate::services::query::{Form, error_document};
+use crate::services::s3::RequestId;
 use crate::services::{sns, sqs, sts};
 
 /// Largest body accepted by the query services (SNS takes 256 KiB of message, plus the form
@@ -186,9 +187,18 @@ impl Router {
         self.finish(&call, fault, resp, render_error).await
     }
 
-    /// S3 through s3s. s3s routes the request; its access hook (`chaos::request::S3Faults`)
-    /// consults the fault rules on the operation it routed to and leaves its verdict here.
+    /// S3 through s3s. Every answer carries the request's id (`x-amz-request-id`), and an
+    /// error's body the same id.
     async fn serve_s3(self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let request_id = RequestId::new();
+        req.extensions_mut().insert(request_id.clone());
+        let resp = self.serve_s3_request(req).await?;
+        Ok(with_request_id(resp, &request_id.0))
+    }
+
+    /// s3s routes the request; its access hook (`chaos::request::S3Faults`) consults the fault
+    /// rules on the operation it routed to and leaves its verdict here.
+    async fn serve_s3_request(self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let verdict = S3Verdict::default();
         req.extensions_mut().insert(verdict.clone());
         let head = req.method() == Method::HEAD;
@@ -387,6 +397,28 @@ fn with_s3_message(resp: Response<Body>) -> Response<Body> {
     let (mut parts, _) = resp.into_parts();
     parts.headers.remove(hyper::header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(rewritten))
+}
+
+/// `resp` with `x-amz-request-id` (and S3's `x-amz-id-2`), and — for an error whose body has
+/// none — the same id as the body's `<RequestId>`, as S3 answers.
+fn with_request_id(resp: Response<Body>, request_id: &str) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-amz-request-id", value.clone());
+        parts.headers.insert("x-amz-id-2", value);
+    }
+    let xml = (parts.status.as_u16() >= 400).then(|| body.bytes()).flatten();
+    let rewritten = xml.as_deref().and_then(|xml| std::str::from_utf8(xml).ok()).and_then(|xml| {
+        (!xml.contains("<RequestId>") && xml.contains("</Error>"))
+            .then(|| xml.replacen("</Error>", &format!("<RequestId>{request_id}</RequestId></Error>"), 1))
+    });
+    match rewritten {
+        Some(xml) => {
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(xml))
+        }
+        None => Response::from_parts(parts, body),
+    }
 }
 
 /// An answer in `service`'s wire format: JSON 1.0 for SQS's JSON protocol, query XML otherwise.

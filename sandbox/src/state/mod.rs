@@ -14,6 +14,8 @@
 
 mod messaging;
 
+pub mod objects;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -54,6 +56,7 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    durability: Durability,
 }
 
 const SCHEMA: &str = "
@@ -84,7 +87,12 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         messaging::migrate(&conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), durability })
+    }
+
+    /// How hard each commit tries to reach the disk.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {

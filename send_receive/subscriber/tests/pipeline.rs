@@ -323,8 +323,7 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs an S3 store that honours If-Match on GetObject (s3s-fs answers it as a plain GET)"]
-async fn two_uploads_of_one_key_run_the_program_once_on_the_newer_and_the_older_gets_one_line_once_s3_honours_if_match()
+async fn two_uploads_of_one_key_in_an_unversioned_bucket_run_the_program_once_on_the_newer_and_the_older_gets_one_line()
 {
     // The original's uploader always writes the same key. In an unversioned bucket the first
     // upload's bytes are gone once the second lands: its announcement must not fetch the second's

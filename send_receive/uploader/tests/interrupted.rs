@@ -70,28 +70,14 @@ async fn interrupt_upload(
     Stopped { status: rest, stderr }
 }
 
-/// Asserts that nothing of an upload to `key` is left: no object, and no multipart upload — as
-/// `ListMultipartUploads` says, or, where the sandbox does not answer it yet, its data directory
-/// (where s3s-fs keeps an upload's parts as `.upload_id-<id>.part-<n>` and its record as
-/// `.upload-<id>.json`).
+/// Asserts that nothing of an upload to `key` is left: no object, and no multipart upload, as
+/// `ListMultipartUploads` says.
 async fn assert_nothing_left(sandbox: &TestSandbox, key: &str) {
     let s3 = sandbox.s3();
     let head = s3.head_object().bucket(SEED_BUCKET).key(key).send().await;
     assert!(head.is_err_and(|e| e.as_service_error().is_some_and(|e| e.is_not_found())), "{key} was not stored");
-    match s3.list_multipart_uploads().bucket(SEED_BUCKET).send().await {
-        Ok(listed) => assert!(listed.uploads().is_empty(), "multipart uploads left: {:?}", listed.uploads()),
-        Err(err) => {
-            use aws_sdk_s3::error::ProvideErrorMetadata as _;
-            assert_eq!(err.code(), Some("NotImplemented"), "ListMultipartUploads: {err:?}");
-            let left: Vec<String> = std::fs::read_dir(sandbox.data_dir())
-                .expect("data dir")
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with(".upload_id-") || name.starts_with(".upload-"))
-                .collect();
-            assert!(left.is_empty(), "parts or upload records left in the data directory: {left:?}");
-        }
-    }
+    let listed = s3.list_multipart_uploads().bucket(SEED_BUCKET).send().await.expect("ListMultipartUploads");
+    assert!(listed.uploads().is_empty(), "multipart uploads left: {:?}", listed.uploads());
 }
 
 /// A sandbox whose answers come [`LATENCY_MS`] late, and a machine whose working directory holds
