@@ -45,6 +45,12 @@ impl World {
         assert!(out.status.success(), "uploader failed for {key}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// A world whose sandbox does `operation` of `service` once but loses its answer.
+    async fn losing_one_answer(service: &str, operation: &str) -> Self {
+        let rules = format!(r#"[{{"service":"{service}","operation":"{operation}","after":true,"count":1}}]"#);
+        Self::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await
+    }
+
     fn subscriber(&self, args: &[&str]) -> tokio::process::Child {
         self.command(Path::new(env!("CARGO_BIN_EXE_subscriber")))
             .args(["--download-dir", "downloads"])
@@ -54,6 +60,14 @@ impl World {
             .kill_on_drop(true)
             .spawn()
             .expect("subscriber starts")
+    }
+
+    /// Runs the subscriber with `args` to its end (within 2 minutes), asserting that it succeeded;
+    /// its stdout and stderr.
+    async fn subscribe_to_the_end(&self, args: &[&str]) -> (String, String) {
+        let (status, out, err) = finish(self.subscriber(args), Duration::from_secs(120)).await;
+        assert!(status.success(), "exit {status}\n{out}\n{err}");
+        (out, err)
     }
 
     fn downloaded(&self, key: &str) -> Option<Vec<u8>> {
@@ -134,13 +148,10 @@ async fn thirty_files_from_0_bytes_to_20_mib_arrive_byte_equal_through_a_flaky_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_delete_message_batch_is_lost_after_the_work_and_the_message_is_still_gone() {
-    let rules = r#"[{"service":"sqs","operation":"DeleteMessageBatch","after":true,"count":1}]"#;
-    let world = World::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await;
+    let world = World::losing_one_answer("sqs", "DeleteMessageBatch").await;
     let bytes = pattern(70_000, 3);
     world.upload("lost-delete/one.bin", &bytes).await;
-    let child = world.subscriber(&["--max-messages", "1"]);
-    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
-    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    world.subscribe_to_the_end(&["--max-messages", "1"]).await;
     assert_eq!(world.downloaded("lost-delete/one.bin"), Some(bytes));
     assert!(world.sandbox.chaos().rules().is_empty(), "the DeleteMessageBatch answer was lost once");
 
@@ -153,16 +164,13 @@ async fn the_first_delete_message_batch_is_lost_after_the_work_and_the_message_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_whose_answer_was_lost_announces_twice_and_the_subscriber_skips_the_duplicate() {
-    let rules = r#"[{"service":"sns","operation":"Publish","after":true,"count":1}]"#;
-    let world = World::start(chaos::parse_rules(rules.as_bytes()).expect("rules")).await;
+    let world = World::losing_one_answer("sns", "Publish").await;
     let bytes = pattern(4096, 9);
     world.upload("twice/announced.bin", &bytes).await;
     // Two announcements of the one file: the notifier's Publish was done, its answer lost, and
     // the SDK published again at once, so both may come in one receive. One at a time, the second
     // finds the first's file.
-    let child = world.subscriber(&["--max-messages", "2", "--concurrency", "1"]);
-    let (status, out, err) = finish(child, Duration::from_secs(120)).await;
-    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    let (out, err) = world.subscribe_to_the_end(&["--max-messages", "2", "--concurrency", "1"]).await;
     assert!(world.sandbox.chaos().rules().is_empty(), "the Publish answer was lost once");
     assert_eq!(world.downloaded("twice/announced.bin"), Some(bytes));
     assert!(out.contains("twice/announced.bin: already here (4096 bytes, same ETag); skipped"), "{out}\n{err}");
