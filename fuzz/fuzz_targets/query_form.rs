@@ -31,7 +31,8 @@ fn world() -> &'static World {
         let store = Arc::new(Store::open(dir.path(), Durability::Process).expect("store"));
         let sqs = Arc::new(Sqs::open(store.clone()).expect("sqs"));
         let sns = Sns::open(store.clone(), sqs, "http://127.0.0.1:4566").expect("sns");
-        let identities = Arc::new(Identities::load(store, dir.path(), false).expect("identities"));
+        let keys = sandbox::keys::LongTermKeys::well_known();
+        let identities = Arc::new(Identities::load(store, dir.path(), false, keys).expect("identities"));
         let caller = identities.authenticate("test", None).expect("the long-term key");
         let mfa = sandbox::mfa::MfaDevice::new(sandbox::mfa::DEFAULT_MFA_SECRET).expect("device");
         let sts = Sts::new(identities, mfa, Lifetimes { min: 900 });
