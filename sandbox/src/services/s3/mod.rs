@@ -24,6 +24,7 @@ mod lists;
 mod multipart;
 pub mod notify;
 mod objects;
+mod versions;
 
 use std::sync::Arc;
 
@@ -366,6 +367,20 @@ impl S3 for SandboxS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         self.list_versions_page(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.put_versioning(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.get_versioning(req.input).map(S3Response::new).map_err(explained)
     }
 
     async fn put_bucket_notification_configuration(

@@ -147,13 +147,9 @@ impl SandboxS3 {
         check_part_number(input.part_number)?;
         self.check_bucket(&input.bucket)?;
         self.store.upload(&input.bucket, &input.key, &input.upload_id).map_err(|e| refused(&input.bucket, e))?;
-        let (source_bucket, source_key, _) = copy_source(&input.copy_source)?;
+        let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         self.check_bucket(&source_bucket)?;
-        let (source, lease) = match self.store.current(&source_bucket, &source_key) {
-            Ok(Some(found)) if !found.0.delete_marker => found,
-            Ok(_) => return Err(s3_error(S3ErrorCode::NoSuchKey)),
-            Err(err) => return Err(refused(&source_bucket, err)),
-        };
+        let (source, lease) = self.readable(&source_bucket, &source_key, source_version.as_deref(), true)?;
         copy_source_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
