@@ -171,6 +171,7 @@ impl Sandbox {
         let objects = Arc::new(state::objects::ObjectStore::open(store.clone(), &data_dir).map_err(store_error)?);
         if options.seed {
             seed::seed_objects(&data_dir, &objects).await?;
+            seed::version_seed_bucket(&data_dir, &store, &objects)?;
         }
 
         let listener =

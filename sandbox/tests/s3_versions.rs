@@ -476,3 +476,43 @@ async fn events_of_a_versioned_bucket_carry_the_version_id_and_name_delete_marke
         ]
     );
 }
+
+/// The announcement (the notifier's JSON, inside SNS's envelope) next on the seeded queue.
+async fn next_announcement(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
+    let envelope = next_event(sqs, url).await;
+    serde_json::from_str(envelope["Message"].as_str().expect("an SNS envelope")).expect("the announcement")
+}
+
+#[tokio::test]
+async fn two_uploads_of_one_key_are_two_announcements_of_two_readable_versions() {
+    let sandbox = TestSandbox::start().await;
+    let c = sandbox.clients();
+    let bucket = sandbox::SEED_BUCKET;
+    let status = c.s3.get_bucket_versioning().bucket(bucket).send().await.expect("versioning");
+    assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled), "the seeded bucket is versioned");
+    let queue = c.sqs.get_queue_url().queue_name(sandbox::SEED_QUEUE).send().await.expect("queue");
+    let url = queue.queue_url().expect("url").to_owned();
+    // The seed's uploader always writes the same key: two model runs a moment apart.
+    let key = "Optimization_result.geojson";
+    let mut written = Vec::new();
+    for run in ["{\"run\":1}", "{\"run\":2}"] {
+        let put = c.s3.put_object().bucket(bucket).key(key).body(ByteStream::from(run.as_bytes().to_vec())).send();
+        written.push((run, put.await.expect("upload").version_id().expect("a version id").to_owned()));
+    }
+    assert_ne!(written[0].1, written[1].1);
+    let mut announced = Vec::new();
+    for _ in 0..2 {
+        let message = next_announcement(&c.sqs, &url).await;
+        assert_eq!(message["key"], key);
+        announced.push(message["version_id"].as_str().expect("the announcement names the version").to_owned());
+    }
+    announced.sort();
+    let mut expected: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(announced, expected, "one announcement per upload, each with its own version");
+    for (body, version) in &written {
+        let got = c.s3.get_object().bucket(bucket).key(key).version_id(version).send().await.expect("by version");
+        let bytes = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(bytes.as_ref(), body.as_bytes(), "version {version} still holds its upload");
+    }
+}
