@@ -516,3 +516,44 @@ async fn two_uploads_of_one_key_are_two_announcements_of_two_readable_versions()
         assert_eq!(bytes.as_ref(), body.as_bytes(), "version {version} still holds its upload");
     }
 }
+
+fn noncurrent_rule(id: &str, days: i32) -> aws_sdk_s3::types::LifecycleRule {
+    use aws_sdk_s3::types::{ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration};
+    LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(days).build())
+        .build()
+        .expect("rule")
+}
+
+#[tokio::test]
+async fn a_lifecycle_configuration_is_kept_checked_and_removed() {
+    use aws_sdk_s3::types::BucketLifecycleConfiguration;
+    let (_sandbox, s3) = start().await;
+    let err = s3.get_bucket_lifecycle_configuration().bucket(BUCKET).send().await.expect_err("none yet");
+    assert_eq!(status_and_code(&err), (404, "NoSuchLifecycleConfiguration".to_owned()));
+    let config = BucketLifecycleConfiguration::builder().rules(noncurrent_rule("old-versions", 30)).build();
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(BUCKET)
+        .lifecycle_configuration(config.expect("config"))
+        .send()
+        .await
+        .expect("put");
+    let got = s3.get_bucket_lifecycle_configuration().bucket(BUCKET).send().await.expect("get");
+    let [rule] = got.rules() else { panic!("one rule: {got:?}") };
+    assert_eq!(rule.id(), Some("old-versions"));
+    assert_eq!(rule.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()), Some(30));
+    // NoncurrentDays "must be a non-zero positive integer"; rule ids must be unique.
+    for rules in [vec![noncurrent_rule("zero", 0)], vec![noncurrent_rule("twice", 1), noncurrent_rule("twice", 2)]] {
+        let config = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("config");
+        let err = s3.put_bucket_lifecycle_configuration().bucket(BUCKET).lifecycle_configuration(config).send().await;
+        assert_eq!(status_and_code(&err.expect_err("refused")), (400, "InvalidArgument".to_owned()));
+    }
+    let got = s3.get_bucket_lifecycle_configuration().bucket(BUCKET).send().await.expect("get");
+    assert_eq!(got.rules().len(), 1, "a refused configuration changes nothing");
+    s3.delete_bucket_lifecycle().bucket(BUCKET).send().await.expect("delete");
+    let err = s3.get_bucket_lifecycle_configuration().bucket(BUCKET).send().await.expect_err("gone");
+    assert_eq!(status_and_code(&err).1, "NoSuchLifecycleConfiguration");
+}

@@ -20,6 +20,7 @@
 //! [`RequestId`] extension.
 
 pub(crate) mod delivery;
+mod lifecycle;
 mod lists;
 mod multipart;
 pub mod notify;
@@ -381,6 +382,27 @@ impl S3 for SandboxS3 {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         self.get_versioning(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.put_lifecycle(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.get_lifecycle(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.delete_lifecycle(req.input).map(S3Response::new).map_err(explained)
     }
 
     async fn put_bucket_notification_configuration(

@@ -534,6 +534,7 @@ impl ObjectStore {
     /// the first time, and removes files no row names.
     pub fn open(store: Arc<Store>, data_dir: &Path) -> Result<Self, ObjectError> {
         store.lock().execute_batch(SCHEMA)?;
+        store.lock().execute_batch(versions::LIFECYCLE_SCHEMA)?;
         let outbox = outbox::Outbox::open(store.clone())?;
         let blobs = Blobs::open(&data_dir.join(".s3"), store.durability() == Durability::Fsync)?;
         let this = Self { store, blobs, outbox, inline_max: DEFAULT_INLINE_MAX };
@@ -650,6 +651,7 @@ impl ObjectStore {
             }
             w.0.prepare_cached("DELETE FROM s3_uploads WHERE bucket = ?1")?.execute([name])?;
             w.0.prepare_cached("DELETE FROM s3_buckets WHERE name = ?1")?.execute([name])?;
+            versions::forget_lifecycle(w, name)?;
             Ok(blobs)
         })?;
         self.blobs.remove_later(blobs);
