@@ -147,7 +147,13 @@ async fn every_write_to_a_versioned_bucket_keeps_a_version_readable_by_id() {
     // The object written before versioning stays the null version, readable by `null`.
     assert_eq!(get(&s3, "before", Some("null")).await, "unversioned");
 
-    let err = s3.get_object().bucket(BUCKET).key("result.geojson").version_id("AnIdThisKeyNeverHad").send().await;
+    let err = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("result.geojson")
+        .version_id("Rb_l2T8UHDkFEwCgJjhlgPOZC0qJ.vpD")
+        .send()
+        .await;
     assert_eq!(status_and_code(&err.expect_err("unknown version")), (404, "NoSuchVersion".to_owned()));
     let listed = all_versions(&s3).await;
     let of_result: Vec<_> = listed.iter().filter(|v| v.0 == "result.geojson").collect();
