@@ -202,7 +202,23 @@ async fn a_role_profile_with_mfa_asks_once_and_works() {
     assert!(object_bytes(sandbox.url(), "by-role.geojson").await.is_none(), "the long-term key cannot read it back");
     let sessions = sandbox::identity::stored_sessions(sandbox.data_path()).expect("sessions");
     assert!(sessions.iter().any(|s| s.arn.contains("assumed-role/sos-data/")), "an AssumeRole session was issued");
-    let uploaded =
-        std::fs::metadata(sandbox.data_path().join("snow-observing-systems/by-role.geojson")).expect("uploaded");
-    assert_eq!(uploaded.len(), 7157);
+    // Read back with the application key, which the MFA policy exempts (as a Lambda's role).
+    let app = aws_sdk_s3::config::Credentials::new(
+        sandbox::identity::APP_ACCESS_KEY_ID,
+        sandbox::identity::APP_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "test",
+    );
+    let uploaded = testkit::s3_client(&sandbox.config_as(app))
+        .get_object()
+        .bucket(SEED_BUCKET)
+        .key("by-role.geojson")
+        .send()
+        .await
+        .expect("uploaded");
+    assert_eq!(
+        uploaded.body.collect().await.expect("body").into_bytes().as_ref(),
+        testkit::sample("Optimization_result.geojson")
+    );
 }
