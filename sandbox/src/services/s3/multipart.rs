@@ -52,6 +52,7 @@ impl SandboxS3 {
         self.check_bucket(&input.bucket)?;
         let storage_class = storage_class(input.storage_class.as_ref())?;
         let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase());
+        let tags = super::tagging::from_header(input.tagging.as_deref())?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -64,8 +65,10 @@ impl SandboxS3 {
             input.metadata,
         );
         meta.checksum_algorithm.clone_from(&algorithm);
-        let upload_id =
-            self.store.create_upload(&input.bucket, &input.key, &meta, None).map_err(|e| refused(&input.bucket, e))?;
+        let upload_id = self
+            .store
+            .create_upload(&input.bucket, &input.key, &meta, tags.as_deref())
+            .map_err(|e| refused(&input.bucket, e))?;
         Ok(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),

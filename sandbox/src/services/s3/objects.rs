@@ -510,6 +510,8 @@ impl SandboxS3 {
         self.check_bucket(&bucket)?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let storage_class = storage_class(input.storage_class.as_ref())?;
+        // Checked before the body is stored, so a refused tag set leaves no file behind.
+        let tags = super::tagging::from_header(input.tagging.as_deref())?;
         let wanted = Wanted::new(
             input.checksum_algorithm.as_ref(),
             input.checksum_crc32,
@@ -533,7 +535,7 @@ impl SandboxS3 {
             input.metadata,
         );
         meta.checksums = received.checksums;
-        let new = NewObject { meta, data: received.data, size: received.size, etag: received.md5, tags: None };
+        let new = NewObject { meta, data: received.data, size: received.size, etag: received.md5, tags };
         let version = self.write(&bucket, &key, new, &condition, "ObjectCreated:Put", &request_id)?;
         let checksums = &version.meta.checksums;
         Ok(PutObjectOutput {
@@ -594,6 +596,7 @@ impl SandboxS3 {
         out.content_length = i64::try_from(slice.span.end - slice.span.start).ok();
         out.content_range = slice.content_range;
         out.parts_count = slice.parts_count;
+        out.tag_count = super::tagging::count(version.tags.as_deref());
         out.body = Some(stream(self.store.blobs(), version.data.clone(), slice.span, lease));
         Ok(out)
     }
@@ -693,6 +696,16 @@ impl SandboxS3 {
         }
         meta.checksums = source.meta.checksums.clone();
         meta.part_sizes = source.meta.part_sizes.clone();
+        let tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+            None | Some("COPY") => source.tags.clone(),
+            Some("REPLACE") => super::tagging::from_header(input.tagging.as_deref())?,
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown tagging directive: {other}"),
+                ));
+            }
+        };
         // A copy of the null version onto itself in a bucket that does not keep versions
         // replaces it: the new version keeps its files (the store keeps what the new version
         // names). Where the source version stays, the copy has files of its own.
@@ -707,7 +720,7 @@ impl SandboxS3 {
                 .map_err(|err| internal(format!("the copy stopped: {err}")))?
                 .map_err(|err| refused(&bucket, err))?
         };
-        let new = NewObject { meta, data, size: source.size, etag: source.etag.clone(), tags: source.tags.clone() };
+        let new = NewObject { meta, data, size: source.size, etag: source.etag.clone(), tags };
         let version = self.write(&bucket, &key, new, &WriteCondition::default(), "ObjectCreated:Copy", &request_id)?;
         let checksums = &version.meta.checksums;
         Ok(CopyObjectOutput {

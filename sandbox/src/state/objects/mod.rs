@@ -29,6 +29,7 @@ pub mod blobs;
 mod import;
 pub mod listing;
 pub mod outbox;
+pub mod tagging;
 pub mod versions;
 
 use std::collections::{BTreeMap, HashSet};
