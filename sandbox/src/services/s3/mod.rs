@@ -19,6 +19,7 @@
 //! Nothing here knows HTTP: the request id the front door gives each request arrives as a
 //! [`RequestId`] extension.
 
+mod attributes;
 pub(crate) mod delivery;
 mod lifecycle;
 mod lists;
@@ -446,6 +447,13 @@ impl S3 for SandboxS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.delete_bucket_tags(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.object_attributes(req.input).map(S3Response::new).map_err(explained)
     }
 
     async fn put_bucket_notification_configuration(
