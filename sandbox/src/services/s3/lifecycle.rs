@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::{SandboxS3, internal, refused};
+use crate::state::objects::bucket_config::Kind;
 
 /// At most this many rules in a configuration.
 const MAX_RULES: usize = 1000;
@@ -57,18 +58,18 @@ fn check(config: &BucketLifecycleConfiguration) -> S3Result<()> {
     Ok(())
 }
 
-fn to_xml(config: &BucketLifecycleConfiguration) -> S3Result<String> {
+/// A bucket configuration as S3's XML, the form it is stored in.
+pub(super) fn to_xml<T: s3s::xml::Serialize>(config: &T) -> S3Result<String> {
     let mut buf = Vec::new();
     let mut ser = s3s::xml::Serializer::new(&mut buf);
-    s3s::xml::Serialize::serialize(config, &mut ser)
-        .map_err(|err| internal(format!("cannot encode the lifecycle configuration: {err:?}")))?;
+    config.serialize(&mut ser).map_err(|err| internal(format!("cannot encode the configuration: {err:?}")))?;
     String::from_utf8(buf).map_err(|err| internal(err.to_string()))
 }
 
-fn from_xml(xml: &str) -> S3Result<BucketLifecycleConfiguration> {
+/// A stored bucket configuration, read back.
+pub(super) fn from_xml<T: for<'xml> s3s::xml::Deserialize<'xml>>(xml: &str) -> S3Result<T> {
     let mut de = s3s::xml::Deserializer::new(xml.as_bytes());
-    <BucketLifecycleConfiguration as s3s::xml::Deserialize>::deserialize(&mut de)
-        .map_err(|err| internal(format!("the stored lifecycle configuration does not read back: {err:?}")))
+    T::deserialize(&mut de).map_err(|err| internal(format!("a stored configuration does not read back: {err:?}")))
 }
 
 impl SandboxS3 {
@@ -83,7 +84,7 @@ impl SandboxS3 {
         };
         check(&config)?;
         let xml = to_xml(&config)?;
-        self.store.set_lifecycle(bucket, Some(&xml)).map_err(|err| refused(bucket, err))?;
+        self.store.set_bucket_config(bucket, Kind::Lifecycle, Some(&xml)).map_err(|err| refused(bucket, err))?;
         Ok(PutBucketLifecycleConfigurationOutput::default())
     }
 
@@ -93,20 +94,20 @@ impl SandboxS3 {
     ) -> S3Result<GetBucketLifecycleConfigurationOutput> {
         let bucket = &input.bucket;
         self.check_bucket(bucket)?;
-        let Some(xml) = self.store.lifecycle(bucket).map_err(|err| refused(bucket, err))? else {
+        let Some(xml) = self.store.bucket_config(bucket, Kind::Lifecycle).map_err(|err| refused(bucket, err))? else {
             return Err(S3Error::with_message(
                 S3ErrorCode::NoSuchLifecycleConfiguration,
                 "The lifecycle configuration does not exist".to_owned(),
             ));
         };
-        let config = from_xml(&xml)?;
+        let config: BucketLifecycleConfiguration = from_xml(&xml)?;
         Ok(GetBucketLifecycleConfigurationOutput { rules: Some(config.rules), ..Default::default() })
     }
 
     pub(super) fn delete_lifecycle(&self, input: DeleteBucketLifecycleInput) -> S3Result<DeleteBucketLifecycleOutput> {
         let bucket = &input.bucket;
         self.check_bucket(bucket)?;
-        self.store.set_lifecycle(bucket, None).map_err(|err| refused(bucket, err))?;
+        self.store.set_bucket_config(bucket, Kind::Lifecycle, None).map_err(|err| refused(bucket, err))?;
         Ok(DeleteBucketLifecycleOutput::default())
     }
 }

@@ -20,6 +20,7 @@
 //! [`RequestId`] extension.
 
 mod attributes;
+pub(crate) mod cors;
 pub(crate) mod delivery;
 mod lifecycle;
 mod lists;
@@ -454,6 +455,21 @@ impl S3 for SandboxS3 {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         self.object_attributes(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.put_cors(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.get_cors(req.input).map(S3Response::new).map_err(explained)
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.delete_cors(req.input).map(S3Response::new).map_err(explained)
     }
 
     async fn put_bucket_notification_configuration(

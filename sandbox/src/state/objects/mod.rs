@@ -26,6 +26,7 @@
 //! [`ObjectError`]; the wire protocol and the rest of S3's rules are the S3 service's.
 
 pub mod blobs;
+pub mod bucket_config;
 mod import;
 pub mod listing;
 pub mod outbox;
@@ -535,7 +536,7 @@ impl ObjectStore {
     /// the first time, and removes files no row names.
     pub fn open(store: Arc<Store>, data_dir: &Path) -> Result<Self, ObjectError> {
         store.lock().execute_batch(SCHEMA)?;
-        store.lock().execute_batch(versions::LIFECYCLE_SCHEMA)?;
+        store.lock().execute_batch(bucket_config::SCHEMA)?;
         let outbox = outbox::Outbox::open(store.clone())?;
         let blobs = Blobs::open(&data_dir.join(".s3"), store.durability() == Durability::Fsync)?;
         let this = Self { store, blobs, outbox, inline_max: DEFAULT_INLINE_MAX };
@@ -652,7 +653,7 @@ impl ObjectStore {
             }
             w.0.prepare_cached("DELETE FROM s3_uploads WHERE bucket = ?1")?.execute([name])?;
             w.0.prepare_cached("DELETE FROM s3_buckets WHERE name = ?1")?.execute([name])?;
-            versions::forget_lifecycle(w, name)?;
+            bucket_config::forget(w, name)?;
             Ok(blobs)
         })?;
         self.blobs.remove_later(blobs);

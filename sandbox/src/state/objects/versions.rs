@@ -249,54 +249,6 @@ fn remove_version(w: &Writer<'_>, bucket: &str, key: &str, id: &str) -> Result<(
     Ok((Deletion::Removed(removed), blobs))
 }
 
-/// The table of buckets' lifecycle configurations (S3's XML, as sent).
-pub(super) const LIFECYCLE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS s3_lifecycle (
-    bucket TEXT PRIMARY KEY,
-    xml TEXT NOT NULL
-) WITHOUT ROWID;
-";
-
-/// Removes the lifecycle configuration of a bucket being deleted.
-pub(super) fn forget_lifecycle(w: &Writer<'_>, bucket: &str) -> rusqlite::Result<()> {
-    w.0.prepare_cached("DELETE FROM s3_lifecycle WHERE bucket = ?1")?.execute([bucket])?;
-    Ok(())
-}
-
-impl ObjectStore {
-    /// The lifecycle configuration of `bucket` (S3's XML), if one is set.
-    pub fn lifecycle(&self, bucket: &str) -> Result<Option<String>, ObjectError> {
-        let conn = self.store.lock();
-        if bucket_row(&conn, bucket)?.is_none() {
-            return Err(ObjectError::NoSuchBucket);
-        }
-        Ok(conn
-            .prepare_cached("SELECT xml FROM s3_lifecycle WHERE bucket = ?1")?
-            .query_row([bucket], |row| row.get(0))
-            .optional()?)
-    }
-
-    /// Sets (`Some`) or removes (`None`) the lifecycle configuration of `bucket`.
-    pub fn set_lifecycle(&self, bucket: &str, xml: Option<&str>) -> Result<(), ObjectError> {
-        self.transaction(|w| {
-            if bucket_row(w.0, bucket)?.is_none() {
-                return Err(ObjectError::NoSuchBucket);
-            }
-            match xml {
-                Some(xml) => {
-                    w.0.prepare_cached(
-                        "INSERT INTO s3_lifecycle (bucket, xml) VALUES (?1, ?2) \
-                         ON CONFLICT (bucket) DO UPDATE SET xml = excluded.xml",
-                    )?
-                    .execute(params![bucket, xml])?;
-                }
-                None => forget_lifecycle(w, bucket)?,
-            }
-            Ok(())
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
