@@ -1,11 +1,13 @@
-"""Interop test: boto3 gets S3's documented answers for versioning from the sandbox.
+"""Interop test: boto3 gets S3's documented answers for versioning, tags, object attributes and
+CORS from the sandbox.
 
 Usage: s3_versions_boto3.py SANDBOX_URL
 
 Goes through Put/GetBucketVersioning, version ids on writes, reads by VersionId, delete markers
 (404 and 405 with x-amz-delete-marker), the null version while suspended, ListObjectVersions,
-DeleteObjects with version ids, DeleteBucket while versions remain, lifecycle configurations, and
-events with versionId and ObjectRemoved:DeleteMarkerCreated.
+DeleteObjects with version ids, DeleteBucket while versions remain, lifecycle configurations,
+events with versionId and ObjectRemoved:DeleteMarkerCreated, object and bucket tags with S3's
+limits, GetObjectAttributes, and bucket CORS with a browser's preflight request.
 
 Each check runs against the sandbox and must pass. Then each runs again against moto (in
 process, `mock_aws`), and where moto answers otherwise the line `moto differs: …` says so: moto
@@ -169,6 +171,76 @@ def check_events_carry_version_ids(s3, sqs):
             break
     got = sorted((r["eventName"], r["s3"]["object"].get("versionId")) for r in records)
     assert got == sorted([("ObjectCreated:Put", put), ("ObjectRemoved:DeleteMarkerCreated", marker)]), got
+
+
+def check_object_and_bucket_tags(s3, _sqs):
+    bucket = versioned_bucket(s3)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="project=sos&site=Missouri%20Open%20Loop")
+    tags = s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("project", "sos"), ("site", "Missouri Open Loop")], tags
+    assert s3.get_object(Bucket=bucket, Key="k")["TagCount"] == 2
+    eleven = {"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]}
+    status, code, _ = failure(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=eleven))
+    assert (status, code) == (400, "BadRequest"), (status, code)
+    long_key = {"TagSet": [{"Key": "k" * 129, "Value": "v"}]}
+    status, code, _ = failure(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=long_key))
+    assert (status, code) == (400, "InvalidTag"), (status, code)
+    long_value = {"TagSet": [{"Key": "k", "Value": "v" * 257}]}
+    status, code, _ = failure(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=long_value))
+    assert (status, code) == (400, "InvalidTag"), (status, code)
+    s3.delete_object_tagging(Bucket=bucket, Key="k")
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == []
+    status, code, _ = failure(lambda: s3.get_bucket_tagging(Bucket=bucket))
+    assert (status, code) == (404, "NoSuchTagSet"), (status, code)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "sos"}]})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "sos"}]
+
+
+def check_object_attributes(s3, _sqs):
+    bucket = versioned_bucket(s3)
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"snow", ChecksumAlgorithm="CRC32")
+    out = s3.get_object_attributes(
+        Bucket=bucket, Key="k", ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass", "ObjectParts"]
+    )
+    assert out["ETag"].strip('"') == put["ETag"].strip('"'), out
+    assert out["ObjectSize"] == 4 and out["StorageClass"] == "STANDARD", out
+    assert out["Checksum"]["ChecksumCRC32"] == put["ChecksumCRC32"], out
+    assert out["VersionId"] == put["VersionId"], out
+    assert "ObjectParts" not in out, "a single-part object has no parts"
+    status, code, _ = failure(lambda: s3.get_object_attributes(Bucket=bucket, Key="none", ObjectAttributes=["ETag"]))
+    assert (status, code) == (404, "NoSuchKey"), (status, code)
+
+
+def check_cors_and_preflight(s3, _sqs):
+    import urllib.error
+    import urllib.request
+
+    bucket = versioned_bucket(s3)
+    status, code, _ = failure(lambda: s3.get_bucket_cors(Bucket=bucket))
+    assert (status, code) == (404, "NoSuchCORSConfiguration"), (status, code)
+    rule = {"AllowedOrigins": ["http://localhost:8080"], "AllowedMethods": ["GET"], "MaxAgeSeconds": 60}
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+    assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["AllowedMethods"] == ["GET"]
+    bad = dict(rule, AllowedMethods=["PATCH"])
+    status, code, _ = failure(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [bad]}))
+    assert (status, code) == (400, "InvalidRequest"), (status, code)
+    endpoint = s3.meta.endpoint_url
+    if "amazonaws.com" in endpoint:
+        return  # moto intercepts the SDK's calls, not urllib's: the preflight is the sandbox's part
+
+    def options(origin):
+        request = urllib.request.Request(f"{endpoint}/{bucket}/k", method="OPTIONS")
+        request.add_header("Origin", origin)
+        request.add_header("Access-Control-Request-Method", "GET")
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, {k.lower(): v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as err:
+            return err.code, {k.lower(): v for k, v in err.headers.items()}
+    status, headers = options("http://localhost:8080")
+    assert status == 200 and headers.get("access-control-allow-origin") == "http://localhost:8080", (status, headers)
+    status, _ = options("http://elsewhere.test")
+    assert status == 403, status
 
 
 CHECKS = {name: fn for name, fn in list(globals().items()) if name.startswith("check_") and callable(fn)}

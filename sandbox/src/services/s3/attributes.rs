@@ -15,8 +15,10 @@ const MAX_PARTS: i32 = 1000;
 impl SandboxS3 {
     pub(super) fn object_attributes(&self, input: GetObjectAttributesInput) -> S3Result<GetObjectAttributesOutput> {
         let mut wanted = Vec::new();
-        for attribute in &input.object_attributes {
-            match attribute.as_str() {
+        // One header of comma-separated names (as boto3 sends it) or several headers.
+        let names = input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).map(str::trim);
+        for attribute in names.filter(|n| !n.is_empty()) {
+            match attribute {
                 name @ ("ETag" | "Checksum" | "ObjectParts" | "StorageClass" | "ObjectSize") => wanted.push(name),
                 other => {
                     return Err(S3Error::with_message(
