@@ -39,6 +39,9 @@ async fn object_tags(s3: &Client, key: &str, version: Option<&str>) -> Vec<(Stri
     out.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }
 
+/// A tag set and the (status, code) S3 refuses it with.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], (u16, &'a str));
+
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
@@ -75,7 +78,7 @@ async fn s3s_tag_limits_are_refused_with_its_codes() {
     let eleven: Vec<(&str, &str)> = eleven.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let long_key = "k".repeat(129);
     let long_value = "v".repeat(257);
-    let cases: [(&[(&str, &str)], (u16, &str)); 4] = [
+    let cases: [Refusal<'_>; 4] = [
         (&eleven, (400, "BadRequest")),
         (&[(long_key.as_str(), "v")], (400, "InvalidTag")),
         (&[("k", long_value.as_str())], (400, "InvalidTag")),

@@ -57,7 +57,7 @@ fn wildcard(pattern: &str, value: &str) -> bool {
 
 /// A 403 `AccessForbidden` of a preflight request.
 fn forbidden(message: &str) -> AwsError {
-    AwsError::new("AccessForbidden", 403, &format!("CORSResponse: {message}"))
+    AwsError::new("AccessForbidden", 403, format!("CORSResponse: {message}"))
 }
 
 fn bad_request(message: &str) -> AwsError {
@@ -85,7 +85,7 @@ pub(crate) fn preflight(
         Ok(Some(xml)) => xml,
         Ok(None) => return Err(forbidden("CORS is not enabled for this bucket.")),
         Err(ObjectError::NoSuchBucket) => {
-            return Err(AwsError::new("NoSuchBucket", 404, &format!("The specified bucket does not exist: {bucket}")));
+            return Err(AwsError::new("NoSuchBucket", 404, format!("The specified bucket does not exist: {bucket}")));
         }
         Err(err) => return Err(AwsError::internal(err.to_string())),
     };
