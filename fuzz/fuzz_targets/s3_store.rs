@@ -3,6 +3,10 @@
 //! map of key → bytes, listed by a plain reading of S3's rules. After every step each key reads
 //! back the model's bytes and every listing (prefix, delimiter, marker, max) equals the model's.
 //!
+//! Half the buckets are versioned (the input's first byte says which): there a delete adds a
+//! delete marker, and every version a write made still reads back its own bytes by its id until
+//! the end, when each version is deleted by id and the bucket with them.
+//!
 //! Input: a sequence of operations, each a byte choosing it and bytes for its arguments; keys
 //! are built from a small alphabet with `/`, `+`, `%`, `.`, space, a two-byte and a four-byte
 //! character, so folders, markers and delimiters collide often. Objects are kept inline up to 8
@@ -15,8 +19,9 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use sandbox::state::objects::listing::{Entry, Query, rolled_up};
+use sandbox::state::objects::versions::{Versioning, VersioningConfig};
 use sandbox::state::objects::{
-    ChosenPart, Data, NewObject, ObjectError, ObjectMeta, ObjectStore, Part, WriteCondition,
+    ChosenPart, Completion, Data, NewObject, ObjectError, ObjectMeta, ObjectStore, ObjectVersion, Part, WriteCondition,
 };
 use sandbox::state::{Durability, Store};
 
@@ -66,7 +71,8 @@ fn bytes(len: u8, tag: u8) -> Vec<u8> {
 
 /// An ETag for `bytes` (32 hex digits; the store keeps what it is given).
 fn etag_of(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u128, |h, b| (h ^ u128::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    let hash =
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325_u128, |h, b| (h ^ u128::from(*b)).wrapping_mul(0x0100_0000_01b3));
     format!("{hash:032x}")
 }
 
@@ -79,6 +85,14 @@ async fn stored(store: &ObjectStore, bytes: &[u8], part: bool) -> Data {
 /// What the store holds for `key`, read back.
 fn read(store: &ObjectStore, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let (version, _lease) = store.current(bucket, key).expect("current")?;
+    bytes_of(store, version)
+}
+
+/// The bytes of a stored version (none for a delete marker).
+fn bytes_of(store: &ObjectStore, version: ObjectVersion) -> Option<Vec<u8>> {
+    if version.delete_marker {
+        return None;
+    }
     let out = match version.data {
         Data::Inline(bytes) => bytes.to_vec(),
         Data::Pieces(pieces) => {
@@ -127,6 +141,19 @@ fuzz_target!(|data: &[u8]| {
     store.create_bucket(&bucket).expect("bucket");
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut input = Input(data);
+    let versioned = input.byte().is_some_and(|b| b % 2 == 1);
+    if versioned {
+        store
+            .set_versioning(&bucket, VersioningConfig { status: Versioning::Enabled, mfa_delete: false })
+            .expect("versioning");
+    }
+    // Every version written to a versioned bucket: key, version id, bytes.
+    let mut versions: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let record = |versions: &mut Vec<(String, String, Vec<u8>)>, version: &ObjectVersion, bytes: &[u8]| {
+        if versioned {
+            versions.push((version.key.clone(), version.version_id.clone(), bytes.to_vec()));
+        }
+    };
     let mut tag = 0u8;
     while let Some(op) = input.byte() {
         tag = tag.wrapping_add(1);
@@ -135,27 +162,58 @@ fuzz_target!(|data: &[u8]| {
                 let (Some(key), Some(len)) = (input.text(6), input.byte()) else { break };
                 let body = bytes(len % 40, tag);
                 let data = world.runtime.block_on(stored(store, &body, false));
-                let new =
-                    NewObject { meta: ObjectMeta::default(), data, size: body.len() as u64, etag: etag_of(&body), tags: None };
-                store.put(&bucket, &key, new, &WriteCondition::default(), |_, _| Ok(())).expect("put");
+                let new = NewObject {
+                    meta: ObjectMeta::default(),
+                    data,
+                    size: body.len() as u64,
+                    etag: etag_of(&body),
+                    tags: None,
+                };
+                let version = store.put(&bucket, &key, new, &WriteCondition::default(), |_, _| Ok(())).expect("put");
+                record(&mut versions, &version, &body);
                 model.insert(key, body);
             }
             1 => {
                 let (Some(from), Some(to)) = (input.text(6), input.text(6)) else { break };
-                let Some((source, _lease)) = store.current(&bucket, &from).expect("current") else {
+                // A delete marker is no source.
+                let current = store.current(&bucket, &from).expect("current").filter(|(v, _)| !v.delete_marker);
+                let Some((source, _lease)) = current else {
                     assert!(!model.contains_key(&from), "{from:?} is in the model but not the store");
                     continue;
                 };
-                let data = if from == to { source.data.clone() } else { store.copy_data(&source.data).expect("copy") };
-                let new = NewObject { meta: source.meta.clone(), data, size: source.size, etag: source.etag.clone(), tags: None };
-                store.put(&bucket, &to, new, &WriteCondition::default(), |_, _| Ok(())).expect("copy put");
+                // The same files only where the copy replaces its source (as the S3 service does).
+                let data = if from == to && !versioned {
+                    source.data.clone()
+                } else {
+                    store.copy_data(&source.data).expect("copy")
+                };
+                let new = NewObject {
+                    meta: source.meta.clone(),
+                    data,
+                    size: source.size,
+                    etag: source.etag.clone(),
+                    tags: None,
+                };
+                let version =
+                    store.put(&bucket, &to, new, &WriteCondition::default(), |_, _| Ok(())).expect("copy put");
                 let copied = model.get(&from).expect("the model has the source").clone();
+                record(&mut versions, &version, &copied);
                 model.insert(to, copied);
             }
             2 => {
                 let Some(key) = input.text(6) else { break };
-                let removed = store.delete(&bucket, &key, &WriteCondition::default(), |_, _| Ok(())).expect("delete");
-                assert_eq!(removed.is_some(), model.remove(&key).is_some(), "delete of {key:?}");
+                if versioned {
+                    // A delete marker becomes current; every version stays.
+                    store
+                        .delete_version(&bucket, &key, None, &WriteCondition::default(), |_, _| Ok(()))
+                        .expect("marker");
+                    model.remove(&key);
+                    assert_eq!(read(store, &bucket, &key), None, "{key:?} reads as deleted");
+                } else {
+                    let removed =
+                        store.delete(&bucket, &key, &WriteCondition::default(), |_, _| Ok(())).expect("delete");
+                    assert_eq!(removed.is_some(), model.remove(&key).is_some(), "delete of {key:?}");
+                }
             }
             3 => {
                 let (Some(key), Some(count), Some(abort)) = (input.text(6), input.byte(), input.byte()) else { break };
@@ -188,8 +246,11 @@ fuzz_target!(|data: &[u8]| {
                     store.complete(&bucket, &key, &upload, &chosen, &WriteCondition::default(), |_, _| Ok(()));
                 match completed {
                     // Parts are under 5 MiB: only a single part completes.
-                    Ok(_) => {
+                    Ok(completion) => {
                         assert_eq!(chosen.len(), 1, "a small part but the last completed");
+                        if let Completion::New(version) = completion {
+                            record(&mut versions, &version, &whole);
+                        }
                         model.insert(key, whole);
                     }
                     Err(ObjectError::EntityTooSmall { .. }) => {
@@ -226,13 +287,29 @@ fuzz_target!(|data: &[u8]| {
         for (key, bytes) in &model {
             assert_eq!(read(store, &bucket, key).as_deref(), Some(bytes.as_slice()), "{key:?} reads back");
         }
+        for (key, id, bytes) in &versions {
+            let (version, _lease) = store.version(&bucket, key, id).expect("version").expect("a version stays");
+            assert_eq!(bytes_of(store, version).as_deref(), Some(bytes.as_slice()), "{key:?} {id} reads back");
+        }
     }
     // The whole bucket, unlisted by any marker, is the model; then it is emptied and deleted.
     let all = store.list(&bucket, &Query { max: 10_000, ..Query::default() }).expect("list all");
-    let keys: Vec<String> = all.entries.iter().filter_map(|e| if let Entry::Item(v) = e { Some(v.key.clone()) } else { None }).collect();
+    let keys: Vec<String> =
+        all.entries.iter().filter_map(|e| if let Entry::Item(v) = e { Some(v.key.clone()) } else { None }).collect();
     assert_eq!(keys, model.keys().cloned().collect::<Vec<_>>());
-    for key in model.keys() {
-        store.delete(&bucket, key, &WriteCondition::default(), |_, _| Ok(())).expect("empty the bucket");
+    if versioned {
+        // Every version and marker, deleted by id.
+        let every = store.list_versions(&bucket, &Query { max: 100_000, ..Query::default() }, None).expect("versions");
+        for entry in every.entries {
+            if let Entry::Item(v) = entry {
+                let condition = WriteCondition::default();
+                store.delete_version(&bucket, &v.key, Some(&v.version_id), &condition, |_, _| Ok(())).expect("by id");
+            }
+        }
+    } else {
+        for key in model.keys() {
+            store.delete(&bucket, key, &WriteCondition::default(), |_, _| Ok(())).expect("empty the bucket");
+        }
     }
     store.delete_bucket(&bucket).expect("delete the bucket");
 });

@@ -179,6 +179,7 @@ impl Sandbox {
         let objects = Arc::new(state::objects::ObjectStore::open(store.clone(), &data_dir).map_err(store_error)?);
         if options.seed {
             seed::seed_objects(&data_dir, &objects).await?;
+            seed::version_seed_bucket(&data_dir, &store, &objects)?;
         } else {
             seed::keep_unseeded(&data_dir, &store)?;
         }
@@ -206,7 +207,7 @@ impl Sandbox {
         let delivery_task = tokio::spawn(delivery.clone().run());
         let mfa = mfa::MfaDevice::new(options.mfa_secret.as_deref().unwrap_or(mfa::DEFAULT_MFA_SECRET))?;
         let mut s3 =
-            s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(objects, notifications, delivery));
+            s3s::service::S3ServiceBuilder::new(services::s3::SandboxS3::new(objects.clone(), notifications, delivery));
         s3.set_auth(http::gate::S3Secrets(gate.clone()));
         s3.set_access(http::chaos::request::S3Faults {
             chaos: chaos.clone(),
@@ -240,6 +241,7 @@ impl Sandbox {
                 .to_string()
                 .into(),
             chaos: chaos.clone(),
+            objects,
             peer: None,
         };
         data_dir::write_url_file(&data_dir, &url)?;

@@ -16,7 +16,8 @@ use crate::services::s3::RequestId;
 use crate::services::sns::Sns;
 use crate::services::sqs::Sqs;
 use crate::state::Store;
-use crate::state::objects::{Checksums, NewObject, ObjectMeta, ObjectStore, WriteCondition};
+use crate::state::objects::versions::{Versioning, VersioningConfig};
+use crate::state::objects::{Checksums, NewObject, ObjectError, ObjectMeta, ObjectStore, WriteCondition};
 
 /// The bucket the seed creates; the examples' default bucket.
 pub const SEED_BUCKET: &str = conventions::BUCKET;
@@ -106,6 +107,33 @@ pub(crate) async fn seed_objects(data_dir: &Path, objects: &ObjectStore) -> Resu
     write_atomically(&marker, b"seeded\n")?;
     tracing::info!("seeded bucket {SEED_BUCKET} with {} sample objects", SEED_OBJECTS.len());
     Ok(())
+}
+
+/// The store's marker for the seeded bucket's versioning having been turned on.
+const BUCKET_VERSIONED: &str = "s3-seed-bucket-versioned";
+
+/// Turns versioning on for the seeded bucket, as `setup` and the CloudFormation template do for
+/// the pipeline's bucket, so that two uploads of one key keep both versions — once per data
+/// directory (a directory seeded before versioning existed is versioned from its next start; a
+/// user who suspends it keeps it suspended).
+pub(crate) fn version_seed_bucket(data_dir: &Path, store: &Store, objects: &ObjectStore) -> Result<(), Error> {
+    let failed = |message: String| Error::Store {
+        path: data_dir.to_path_buf(),
+        message: format!("turning on the seeded bucket's versioning: {message}"),
+    };
+    if store.meta(BUCKET_VERSIONED).map_err(|err| failed(err.to_string()))?.is_some() {
+        return Ok(());
+    }
+    match objects.versioning(SEED_BUCKET) {
+        Ok(config) if config.status == Versioning::Unversioned => {
+            let enabled = VersioningConfig { status: Versioning::Enabled, mfa_delete: false };
+            objects.set_versioning(SEED_BUCKET, enabled).map_err(|err| failed(err.to_string()))?;
+            tracing::info!("turned on versioning for bucket {SEED_BUCKET}");
+        }
+        Ok(_) | Err(ObjectError::NoSuchBucket) => {}
+        Err(err) => return Err(failed(err.to_string())),
+    }
+    store.set_meta(BUCKET_VERSIONED, "1").map_err(|err| failed(err.to_string()))
 }
 
 fn seed_error(data_dir: &Path, message: String) -> Error {

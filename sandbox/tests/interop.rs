@@ -3,7 +3,8 @@
 //!
 //! `scripts/python-env` makes `<repo>/.venv` on first use (it needs `python3` with venv and pip);
 //! the checks themselves are in `tests/interop/*.py` (`s3_boto3.py`: the seed's calls;
-//! `s3_rules_boto3.py`: S3's rules, also run against moto to record where it differs).
+//! `s3_rules_boto3.py`: S3's rules, and `s3_versions_boto3.py`: versioning, both also run against
+//! moto to record where it differs).
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,11 @@ fn boto3_and_aws_cli_drive_the_standalone_sandbox() {
 #[test]
 fn boto3_gets_s3s_answers_where_the_sandbox_used_to_differ() {
     run_python_against_sandbox("tests/interop/s3_rules_boto3.py", &[], &[]);
+}
+
+#[test]
+fn boto3_gets_s3s_answers_for_versions_delete_markers_and_lifecycle() {
+    run_python_against_sandbox("tests/interop/s3_versions_boto3.py", &[], &[]);
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub(crate) struct Router {
     /// machine it runs on.
     pub(crate) public_health: Arc<str>,
     pub(crate) chaos: Arc<Chaos>,
+    /// The object store, for the CORS rules a browser's preflight request is answered by.
+    pub(crate) objects: Arc<crate::state::objects::ObjectStore>,
     /// The client's address, set per connection; the chaos API answers loopback clients only.
     pub(crate) peer: Option<SocketAddr>,
 }
@@ -64,6 +66,7 @@ pub(crate) struct Router {
 /// Where a request goes.
 enum Route {
     Health,
+    Preflight,
     Chaos,
     /// The sandbox's own inspection paths (`/_aws/…`, in LocalStack's form): loopback clients only.
     Inspection,
@@ -81,6 +84,10 @@ fn route(req: &Request<Incoming>) -> Route {
     }
     if req.uri().path().starts_with("/_aws/") {
         return Route::Inspection;
+    }
+    // A browser's CORS preflight is unsigned: S3 answers it by the bucket's CORS rules.
+    if req.method() == Method::OPTIONS {
+        return Route::Preflight;
     }
     if let Some(target) = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok())
         && let Some(operation) = target.strip_prefix("AmazonSQS.")
@@ -115,6 +122,7 @@ impl Router {
                 ));
             }
             Route::Inspection => return Ok(line(StatusCode::NOT_FOUND, "no such path")),
+            Route::Preflight => return Ok(self.preflight(&req)),
             Route::S3 => return self.serve_s3(req).await,
             Route::Sqs(operation) => (Service::Sqs, Some(operation)),
             Route::Query(service) => (service, None),
@@ -185,6 +193,21 @@ impl Router {
         }
         let resp = render(service, json, answer);
         self.finish(&call, fault, resp, render_error).await
+    }
+
+    /// S3's answer to a CORS preflight request on `/bucket[/key]`.
+    fn preflight(&self, req: &Request<Incoming>) -> Response<Body> {
+        let request_id = RequestId::new();
+        let bucket = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or_default();
+        let resp = match crate::services::s3::cors::preflight(&self.objects, bucket, req.headers()) {
+            Ok(headers) => {
+                let mut resp = reply(StatusCode::OK, "application/xml", String::new());
+                resp.headers_mut().extend(headers);
+                resp
+            }
+            Err(err) => s3_error_response(err, false),
+        };
+        with_request_id(resp, &request_id.0)
     }
 
     /// S3 through s3s. Every answer carries the request's id (`x-amz-request-id`), and an

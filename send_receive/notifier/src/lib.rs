@@ -44,7 +44,8 @@ pub const SUBJECT_MAX_CHARS: usize = 99;
 
 /// The body (SNS `Message`, as a JSON string) of one "new data is available" notification.
 ///
-/// JSON field names are exactly `bucket`, `key`, `size`, `etag`, `event_name`, `event_time` (ARCHITECTURE.md, "The announcement").
+/// JSON field names are exactly `bucket`, `key`, `size`, `etag`, `event_name`, `event_time`, and — only for an
+/// object in a versioned bucket — `version_id` (ARCHITECTURE.md, "The announcement").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataAvailable {
     /// The bucket the object was written to.
@@ -59,6 +60,11 @@ pub struct DataAvailable {
     pub event_name: String,
     /// When S3 recorded the event, RFC 3339 in UTC with milliseconds, e.g. `2024-05-14T18:21:07.512Z`.
     pub event_time: String,
+    /// The id of the version this event wrote, for a versioned bucket: `GetObject` with it fetches exactly this
+    /// upload, even after the key was written again. Absent (not `null`) otherwise, so that a subscriber that does
+    /// not know the field reads the same message as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// What [`handle`] returns (and the Lambda function answers): the SNS ids of the messages it published, in the
@@ -151,6 +157,7 @@ fn message(record: &S3EventRecord) -> Option<DataAvailable> {
         etag: record.s3.object.e_tag.clone(),
         event_name: event_name.to_owned(),
         event_time: record.event_time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        version_id: record.s3.object.version_id.clone().filter(|id| !id.is_empty() && id != "null"),
     })
 }
 
@@ -272,6 +279,7 @@ mod tests {
                 etag: Some("0b4a1e9f2c6f0e6a2b7b3c1f5d9e8a47".into()),
                 event_name: "ObjectCreated:Put".into(),
                 event_time: "2024-05-14T18:21:07.512Z".into(),
+                version_id: Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH".into()),
             },
             DataAvailable {
                 bucket: "snow-observing-systems".into(),
@@ -280,6 +288,7 @@ mod tests {
                 etag: Some("5f3c2b8d0a1e4f6b9c7d2e1a0b3c4d5e-14".into()),
                 event_name: "ObjectCreated:CompleteMultipartUpload".into(),
                 event_time: "2024-05-14T18:22:41.000Z".into(),
+                version_id: None,
             },
             DataAvailable {
                 bucket: "snow-observing-systems".into(),
@@ -288,6 +297,7 @@ mod tests {
                 etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
                 event_name: "ObjectCreated:Copy".into(),
                 event_time: "2024-05-14T18:23:00.105Z".into(),
+                version_id: None,
             },
         ]
     }
@@ -323,8 +333,17 @@ mod tests {
                 "etag": "0b4a1e9f2c6f0e6a2b7b3c1f5d9e8a47",
                 "event_name": "ObjectCreated:Put",
                 "event_time": "2024-05-14T18:21:07.512Z",
+                "version_id": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH",
             })
         );
+        // Without a version, the field is left out: the message is the one old subscribers know.
+        let json = serde_json::to_value(&expected()[1]).expect("serializable");
+        assert!(json.get("version_id").is_none(), "{json}");
+        // …and a message without it (from an older notifier) still reads.
+        let mut old = json;
+        old.as_object_mut().expect("object").remove("version_id");
+        let read: DataAvailable = serde_json::from_value(old).expect("an announcement without version_id");
+        assert_eq!(read, expected()[1]);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! What `setup` decides, apart from the AWS calls its `main.rs` shows: the access policies the
-//! pipeline needs, whether what exists already matches them, how to add one notification to a
-//! bucket's configuration without dropping the others, and the `.env` lines to write.
+//! pipeline needs, the lifecycle rule that expires replaced versions, whether what exists
+//! already matches them, how to add one notification to a bucket's configuration without
+//! dropping the others, and the `.env` lines to write.
 //!
 //! Every function here is pure, so each idempotency rule is unit-tested without a service.
 
 pub mod env_file;
 pub mod notification;
 pub mod policy;
+pub mod versions;
 
 pub use common::conventions::{DLQ_RETENTION_SECONDS, MAX_RECEIVES as DEFAULT_MAX_RECEIVES, dead_letter_queue_name};
 

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! 1. Connect (with `--mfa`, through an MFA session as the original did).
-//! 2. The bucket.
+//! 2. The bucket, versioned (every upload kept, even of the same key), with a lifecycle rule that
+//!    expires a replaced version after `--noncurrent-days` days.
 //! 3. The dead-letter queue, then the queue with its redrive policy.
 //! 4. The topic.
 //! 5. The queue policy (only the topic may send), and the queue's subscription to the topic.
@@ -27,7 +28,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, NotificationConfiguration};
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    NotificationConfiguration, VersioningConfiguration,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Parser;
 use common::target::SandboxReason;
@@ -51,6 +56,13 @@ struct Opt {
     /// Receives after which a message that keeps failing moves to the dead-letter queue.
     #[arg(long, default_value_t = setup::DEFAULT_MAX_RECEIVES, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_receives: u32,
+
+    /// Days a replaced version of an object is kept before S3 expires it (the bucket is
+    /// versioned, so a second upload of a key keeps the first; this lifecycle rule bounds what
+    /// that costs).
+    #[arg(long, value_name = "DAYS", default_value_t = setup::versions::DEFAULT_NONCURRENT_DAYS,
+          value_parser = clap::value_parser!(i32).range(1..=36500))]
+    noncurrent_days: i32,
 
     /// Send the bucket's ObjectCreated events to this Lambda function (the deployed notifier)
     /// instead of straight to the topic. setup does not create the function or its permission
@@ -124,9 +136,14 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let region = config.region().map(|r| r.as_ref().to_owned()).unwrap_or_else(|| "us-east-1".into());
     println!("\n1. Connected (region {region}).");
 
-    // 2. The bucket.
+    // 2. The bucket, versioned so that a second upload of a key keeps the first (each
+    //    announcement names its version), and a lifecycle rule so that replaced versions do not
+    //    pile up for ever.
     println!("\n2. Bucket");
     report.step(&format!("s3://{bucket}"), ensure_bucket(&s3, &bucket, &region).await?);
+    report.step("versioning", ensure_versioning(&s3, &bucket).await?);
+    let rule = format!("lifecycle (replaced versions expire after {} days)", opt.noncurrent_days);
+    report.step(&rule, ensure_lifecycle(&s3, &bucket, opt.noncurrent_days).await?);
 
     // 3. The dead-letter queue first (the queue's redrive policy names it), kept 14 days so a
     //    failed announcement can be inspected; then the queue, which moves a message there after
@@ -200,6 +217,33 @@ async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) -> a
         ),
         Err(err) => Err(err).with_context(|| format!("looking for bucket {bucket}")),
     }
+}
+
+/// Step 2: versioning on (GetBucketVersioning first, so a second run changes nothing).
+async fn ensure_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Outcome> {
+    let current = s3.get_bucket_versioning().bucket(bucket).send().await;
+    let current = current.with_context(|| format!("reading the versioning of bucket {bucket}"))?;
+    if current.status() == Some(&BucketVersioningStatus::Enabled) {
+        return Ok(Outcome::InPlace);
+    }
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    let put = s3.put_bucket_versioning().bucket(bucket).versioning_configuration(enabled).send().await;
+    put.with_context(|| format!("turning on versioning for bucket {bucket}"))?;
+    Ok(Outcome::Updated)
+}
+
+/// Step 2: the lifecycle rule that expires replaced versions, beside any other rules the bucket has.
+async fn ensure_lifecycle(s3: &aws_sdk_s3::Client, bucket: &str, days: i32) -> anyhow::Result<Outcome> {
+    let existing = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => out.rules().to_vec(),
+        Err(err) if err.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading the lifecycle rules of bucket {bucket}")),
+    };
+    let Some(rules) = setup::versions::lifecycle_plan(&existing, days) else { return Ok(Outcome::InPlace) };
+    let config = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build()?;
+    let put = s3.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config).send().await;
+    put.with_context(|| format!("setting the lifecycle rules of bucket {bucket}"))?;
+    Ok(if existing.is_empty() { Outcome::Created } else { Outcome::Updated })
 }
 
 /// Step 4: CreateTopic returns the ARN of an existing topic too; listing first tells whether this

@@ -26,7 +26,7 @@ async fn setup_makes_the_pipeline_on_a_flaky_service_and_a_second_run_has_nothin
 
     let first = setup(&sandbox, &machine).await;
     assert!(first.status.success(), "{}", text(&first));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("7. Done: 8 changes."), "{}", text(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("7. Done: 10 changes."), "{}", text(&first));
 
     let second = setup(&sandbox, &machine).await;
     assert!(second.status.success(), "{}", text(&second));

@@ -80,7 +80,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     // First run: everything is made, and the .env written.
     let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
     assert!(ok, "setup failed: {stdout}\n{stderr}");
-    assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
+    assert!(stdout.contains("7. Done: 10 changes."), "{stdout}");
     assert!(!stdout.contains("in place"), "nothing existed before: {stdout}");
     let env = std::fs::read_to_string(world.machine.work().join(".env")).expect(".env written");
     assert_eq!(
@@ -94,6 +94,15 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
 
     // What it made, read back through the SDK.
     c.s3.head_bucket().bucket(SEED_BUCKET).send().await.expect("the bucket exists");
+    let versioning = c.s3.get_bucket_versioning().bucket(SEED_BUCKET).send().await.expect("versioning");
+    assert_eq!(versioning.status(), Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled));
+    let lifecycle = c.s3.get_bucket_lifecycle_configuration().bucket(SEED_BUCKET).send().await.expect("lifecycle");
+    let [rule] = lifecycle.rules() else { panic!("one lifecycle rule: {lifecycle:?}") };
+    assert_eq!(rule.id(), Some(setup::versions::LIFECYCLE_RULE_ID));
+    assert_eq!(
+        rule.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()),
+        Some(setup::versions::DEFAULT_NONCURRENT_DAYS)
+    );
     let dlq = world.queue_attributes(SEED_DLQ).await;
     assert_eq!(dlq.get(&QueueAttributeName::MessageRetentionPeriod).map(String::as_str), Some("1209600"));
     let dlq_arn = dlq.get(&QueueAttributeName::QueueArn).expect("DLQ ARN").clone();
@@ -125,7 +134,7 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
     assert!(ok, "second run failed: {stdout}\n{stderr}");
     assert!(stdout.contains("7. Nothing to change: everything was already in place."), "{stdout}");
-    assert_eq!(stdout.matches(": in place").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches(": in place").count(), 10, "{stdout}");
     assert!(!stdout.contains("created") && !stdout.contains("updated"), "{stdout}");
     assert!(stdout.contains("# already in .env"), "{stdout}");
     assert_eq!(std::fs::read_to_string(world.machine.work().join(".env")).expect(".env"), env);
@@ -171,7 +180,9 @@ async fn on_the_seeded_sandbox_the_notifier_function_is_kept_and_only_the_queue_
         "{stdout}"
     );
     assert!(stdout.contains("queue policy (the topic may send): created"), "{stdout}");
-    assert!(stdout.contains("7. Done: 1 change."), "{stdout}");
+    assert!(stdout.contains("versioning: in place"), "the seeded bucket is versioned: {stdout}");
+    assert!(stdout.contains("lifecycle (replaced versions expire after 30 days): created"), "{stdout}");
+    assert!(stdout.contains("7. Done: 2 changes."), "{stdout}");
     assert!(!stdout.contains("topic policy"), "S3 does not publish to the topic itself here: {stdout}");
     assert_eq!(world.topic_policy().await, None);
     let (ok, stdout, _) = world.setup(&[]).await;
@@ -261,7 +272,7 @@ async fn where_every_call_needs_mfa_setup_works_with_mfa_and_says_why_without() 
     let (ok, stdout, stderr) =
         world.setup(&["--mfa", "--mfa-serial", serial, "--token-code", &code, "--no-cache"]).await;
     assert!(ok, "setup with MFA failed: {stdout}\n{stderr}");
-    assert!(stdout.contains("7. Done: 8 changes."), "{stdout}");
+    assert!(stdout.contains("7. Done: 10 changes."), "{stdout}");
     assert!(!stdout.contains(&code), "the code is not printed");
 }
 

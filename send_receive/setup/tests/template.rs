@@ -306,6 +306,17 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     let events: Vec<&str> = lambdas.iter().map(|l| s(&l["Event"])).collect();
     assert_eq!(events, [setup::OBJECT_CREATED_EVENTS]);
     assert!(lambdas[0].get("Filter").is_none(), "every new object, as setup wires it");
+    // Versioned, with setup's lifecycle rule and its default number of days.
+    assert_eq!(bucket["VersioningConfiguration"]["Status"], "Enabled");
+    let [rule] = bucket["LifecycleConfiguration"]["Rules"].as_array().expect("lifecycle rules").as_slice() else {
+        panic!("one lifecycle rule: {bucket}")
+    };
+    assert_eq!(rule["Id"], setup::versions::LIFECYCLE_RULE_ID);
+    assert_eq!(rule["Status"], "Enabled");
+    assert_eq!(
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"].to_string(),
+        setup::versions::DEFAULT_NONCURRENT_DAYS.to_string()
+    );
 
     // The function runs the notifier with the topic to publish to.
     let [(_, function)] = resources(&template, "AWS::Lambda::Function")[..] else { panic!("one function") };

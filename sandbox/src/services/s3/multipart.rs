@@ -52,6 +52,7 @@ impl SandboxS3 {
         self.check_bucket(&input.bucket)?;
         let storage_class = storage_class(input.storage_class.as_ref())?;
         let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase());
+        let tags = super::tagging::from_header(input.tagging.as_deref())?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -64,8 +65,10 @@ impl SandboxS3 {
             input.metadata,
         );
         meta.checksum_algorithm.clone_from(&algorithm);
-        let upload_id =
-            self.store.create_upload(&input.bucket, &input.key, &meta, None).map_err(|e| refused(&input.bucket, e))?;
+        let upload_id = self
+            .store
+            .create_upload(&input.bucket, &input.key, &meta, tags.as_deref())
+            .map_err(|e| refused(&input.bucket, e))?;
         Ok(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -147,13 +150,9 @@ impl SandboxS3 {
         check_part_number(input.part_number)?;
         self.check_bucket(&input.bucket)?;
         self.store.upload(&input.bucket, &input.key, &input.upload_id).map_err(|e| refused(&input.bucket, e))?;
-        let (source_bucket, source_key, _) = copy_source(&input.copy_source)?;
+        let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         self.check_bucket(&source_bucket)?;
-        let (source, lease) = match self.store.current(&source_bucket, &source_key) {
-            Ok(Some(found)) if !found.0.delete_marker => found,
-            Ok(_) => return Err(s3_error(S3ErrorCode::NoSuchKey)),
-            Err(err) => return Err(refused(&source_bucket, err)),
-        };
+        let (source, lease) = self.readable(&source_bucket, &source_key, source_version.as_deref(), true)?;
         copy_source_conditions(
             &source,
             input.copy_source_if_match.as_ref(),

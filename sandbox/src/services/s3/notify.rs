@@ -46,7 +46,7 @@ pub struct ObjectEvent {
     /// Version id, for a versioned bucket.
     pub version_id: Option<String>,
     /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`, `ObjectCreated:Copy`,
-    /// `ObjectRemoved:Delete`.
+    /// `ObjectRemoved:Delete`, `ObjectRemoved:DeleteMarkerCreated`.
     pub event_name: &'static str,
     /// The id of the request that caused it (`x-amz-request-id`).
     pub request_id: String,

@@ -37,7 +37,7 @@ fn unix_seconds(timestamp: &Timestamp) -> i64 {
 }
 
 /// A timestamp as it is stored (`Expires`): the HTTP date form.
-fn format_http_date(timestamp: &Timestamp) -> Option<String> {
+pub(super) fn format_http_date(timestamp: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();
     timestamp.format(TimestampFormat::HttpDate, &mut buf).ok()?;
     String::from_utf8(buf).ok()
@@ -503,25 +503,6 @@ fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
 }
 
 impl SandboxS3 {
-    /// The current version of a key for a read, after the bucket checks; `NoSuchKey` for none
-    /// (or a delete marker, with `x-amz-delete-marker`).
-    fn readable(&self, bucket: &str, key: &str) -> S3Result<(ObjectVersion, Lease)> {
-        if !super::valid_bucket_name(bucket) {
-            return Err(super::invalid_bucket_name(bucket));
-        }
-        match self.store.current(bucket, key).map_err(|err| refused(bucket, err))? {
-            Some((version, _)) if version.delete_marker => {
-                let mut err = s3_error(S3ErrorCode::NoSuchKey);
-                let mut headers = http::HeaderMap::new();
-                headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
-                err.set_headers(headers);
-                Err(err)
-            }
-            Some(found) => Ok(found),
-            None => Err(s3_error(S3ErrorCode::NoSuchKey)),
-        }
-    }
-
     pub(super) async fn put_object_in_store(&self, req: S3Request<PutObjectInput>) -> S3Result<PutObjectOutput> {
         let request_id = RequestId::of(&req);
         let input = req.input;
@@ -529,6 +510,8 @@ impl SandboxS3 {
         self.check_bucket(&bucket)?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let storage_class = storage_class(input.storage_class.as_ref())?;
+        // Checked before the body is stored, so a refused tag set leaves no file behind.
+        let tags = super::tagging::from_header(input.tagging.as_deref())?;
         let wanted = Wanted::new(
             input.checksum_algorithm.as_ref(),
             input.checksum_crc32,
@@ -552,7 +535,7 @@ impl SandboxS3 {
             input.metadata,
         );
         meta.checksums = received.checksums;
-        let new = NewObject { meta, data: received.data, size: received.size, etag: received.md5, tags: None };
+        let new = NewObject { meta, data: received.data, size: received.size, etag: received.md5, tags };
         let version = self.write(&bucket, &key, new, &condition, "ObjectCreated:Put", &request_id)?;
         let checksums = &version.meta.checksums;
         Ok(PutObjectOutput {
@@ -594,8 +577,7 @@ impl SandboxS3 {
 
     pub(super) async fn get_object_from_store(&self, req: S3Request<GetObjectInput>) -> S3Result<GetObjectOutput> {
         let input = req.input;
-        let (version, lease) = self.readable(&input.bucket, &input.key)?;
-        check_version(&version, input.version_id.as_deref())?;
+        let (version, lease) = self.readable(&input.bucket, &input.key, input.version_id.as_deref(), false)?;
         match evaluate(
             &version,
             input.if_match.as_ref(),
@@ -614,14 +596,14 @@ impl SandboxS3 {
         out.content_length = i64::try_from(slice.span.end - slice.span.start).ok();
         out.content_range = slice.content_range;
         out.parts_count = slice.parts_count;
+        out.tag_count = super::tagging::count(version.tags.as_deref());
         out.body = Some(stream(self.store.blobs(), version.data.clone(), slice.span, lease));
         Ok(out)
     }
 
     pub(super) fn head_object_from_store(&self, req: S3Request<HeadObjectInput>) -> S3Result<HeadObjectOutput> {
         let input = req.input;
-        let (version, _lease) = self.readable(&input.bucket, &input.key)?;
-        check_version(&version, input.version_id.as_deref())?;
+        let (version, _lease) = self.readable(&input.bucket, &input.key, input.version_id.as_deref(), false)?;
         match evaluate(
             &version,
             input.if_match.as_ref(),
@@ -643,91 +625,6 @@ impl SandboxS3 {
         Ok(out)
     }
 
-    pub(super) fn delete_object_from_store(&self, req: S3Request<DeleteObjectInput>) -> S3Result<DeleteObjectOutput> {
-        let request_id = RequestId::of(&req);
-        let input = req.input;
-        self.check_bucket(&input.bucket)?;
-        if let Some(version_id) = input.version_id.as_deref()
-            && version_id != NULL_VERSION
-        {
-            // Only the null version exists in an unversioned bucket; deleting another is a no-op
-            // answered with success, as S3 does for a version that does not exist.
-            return Ok(DeleteObjectOutput::default());
-        }
-        let condition = write_condition(input.if_match.as_ref(), None)?;
-        self.remove(&input.bucket, &input.key, &condition, &request_id)?;
-        Ok(DeleteObjectOutput::default())
-    }
-
-    /// Removes the current version of `key` with its `ObjectRemoved:Delete` event.
-    fn remove(&self, bucket: &str, key: &str, condition: &WriteCondition, request_id: &str) -> S3Result<()> {
-        let mut announced = 0;
-        self.store
-            .delete(bucket, key, condition, |removed, w| {
-                let event = ObjectEvent {
-                    bucket: removed.bucket.clone(),
-                    key: removed.key.clone(),
-                    size: None,
-                    etag: None,
-                    version_id: None,
-                    event_name: "ObjectRemoved:Delete",
-                    request_id: request_id.to_owned(),
-                };
-                announced = self.notifications.enqueue(w, &event)?;
-                Ok(())
-            })
-            .map_err(|err| refused(bucket, err))?;
-        if announced > 0 {
-            self.delivery.wake();
-        }
-        Ok(())
-    }
-
-    pub(super) fn delete_objects_from_store(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<DeleteObjectsOutput> {
-        let request_id = RequestId::of(&req);
-        let input = req.input;
-        self.check_bucket(&input.bucket)?;
-        if input.delete.objects.is_empty() || input.delete.objects.len() > 1000 {
-            return Err(s3_error(S3ErrorCode::MalformedXML));
-        }
-        let quiet = input.delete.quiet.unwrap_or(false);
-        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
-        for object in input.delete.objects {
-            let condition = WriteCondition {
-                if_match: object.e_tag.as_ref().map(|tag| tag.value().to_owned()),
-                if_none_match: false,
-            };
-            let removed = match object.version_id.as_deref() {
-                Some(version) if version != NULL_VERSION => Ok(()),
-                _ => self.remove(&input.bucket, &object.key, &condition, &request_id),
-            };
-            match removed {
-                Ok(()) if !quiet => {
-                    deleted.push(DeletedObject {
-                        key: Some(object.key),
-                        version_id: object.version_id,
-                        ..Default::default()
-                    });
-                }
-                Ok(()) => {}
-                Err(err) => errors.push(Error {
-                    code: Some(err.code().as_str().to_owned()),
-                    key: Some(object.key),
-                    message: err.message().map(str::to_owned),
-                    version_id: object.version_id,
-                }),
-            }
-        }
-        Ok(DeleteObjectsOutput {
-            deleted: (!deleted.is_empty()).then_some(deleted),
-            errors: (!errors.is_empty()).then_some(errors),
-            ..Default::default()
-        })
-    }
-
     pub(super) async fn copy_object_in_store(&self, req: S3Request<CopyObjectInput>) -> S3Result<CopyObjectOutput> {
         let request_id = RequestId::of(&req);
         let input = req.input;
@@ -735,8 +632,7 @@ impl SandboxS3 {
         self.check_bucket(&bucket)?;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         self.check_bucket(&source_bucket)?;
-        let (source, _lease) = self.readable(&source_bucket, &source_key)?;
-        check_version(&source, source_version.as_deref())?;
+        let (source, _lease) = self.readable(&source_bucket, &source_key, source_version.as_deref(), true)?;
         copy_source_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -755,7 +651,9 @@ impl SandboxS3 {
             }
         };
         let storage_class = storage_class(input.storage_class.as_ref())?;
-        let same_object = source_bucket == bucket && source_key == key;
+        // A copy of an earlier version onto its key restores it (S3's user guide, "Restoring
+        // previous versions"): only a copy of the current version is a copy onto itself.
+        let same_object = source_bucket == bucket && source_key == key && source.latest;
         // S3: "This copy request is illegal because it is trying to copy an object to itself
         // without changing the object's metadata, storage class, website redirect location or
         // encryption attributes."
@@ -798,9 +696,21 @@ impl SandboxS3 {
         }
         meta.checksums = source.meta.checksums.clone();
         meta.part_sizes = source.meta.part_sizes.clone();
-        let data = if same_object {
-            // The same bytes: the new version keeps the files (the store keeps what the new
-            // version names).
+        let tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+            None | Some("COPY") => source.tags.clone(),
+            Some("REPLACE") => super::tagging::from_header(input.tagging.as_deref())?,
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown tagging directive: {other}"),
+                ));
+            }
+        };
+        // A copy of the null version onto itself in a bucket that does not keep versions
+        // replaces it: the new version keeps its files (the store keeps what the new version
+        // names). Where the source version stays, the copy has files of its own.
+        let replaces_source = same_object && source.version_id == NULL_VERSION && !self.keeps_versions(&bucket)?;
+        let data = if replaces_source {
             source.data.clone()
         } else {
             let store = self.store.clone();
@@ -810,7 +720,7 @@ impl SandboxS3 {
                 .map_err(|err| internal(format!("the copy stopped: {err}")))?
                 .map_err(|err| refused(&bucket, err))?
         };
-        let new = NewObject { meta, data, size: source.size, etag: source.etag.clone(), tags: source.tags.clone() };
+        let new = NewObject { meta, data, size: source.size, etag: source.etag.clone(), tags };
         let version = self.write(&bucket, &key, new, &WriteCondition::default(), "ObjectCreated:Copy", &request_id)?;
         let checksums = &version.meta.checksums;
         Ok(CopyObjectOutput {
@@ -841,16 +751,6 @@ pub(super) fn created_event(version: &ObjectVersion, event_name: &'static str, r
         version_id: (version.version_id != NULL_VERSION).then(|| version.version_id.clone()),
         event_name,
         request_id: request_id.to_owned(),
-    }
-}
-
-/// A read of `versionId`: in an unversioned bucket only `null` names the current version.
-fn check_version(version: &ObjectVersion, asked: Option<&str>) -> S3Result<()> {
-    match asked {
-        Some(asked) if asked != version.version_id => {
-            Err(refused(&version.bucket, crate::state::objects::ObjectError::NoSuchVersion))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -26,9 +26,12 @@
 //! [`ObjectError`]; the wire protocol and the rest of S3's rules are the S3 service's.
 
 pub mod blobs;
+pub mod bucket_config;
 mod import;
 pub mod listing;
 pub mod outbox;
+pub mod tagging;
+pub mod versions;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -533,6 +536,7 @@ impl ObjectStore {
     /// the first time, and removes files no row names.
     pub fn open(store: Arc<Store>, data_dir: &Path) -> Result<Self, ObjectError> {
         store.lock().execute_batch(SCHEMA)?;
+        store.lock().execute_batch(bucket_config::SCHEMA)?;
         let outbox = outbox::Outbox::open(store.clone())?;
         let blobs = Blobs::open(&data_dir.join(".s3"), store.durability() == Durability::Fsync)?;
         let this = Self { store, blobs, outbox, inline_max: DEFAULT_INLINE_MAX };
@@ -649,6 +653,7 @@ impl ObjectStore {
             }
             w.0.prepare_cached("DELETE FROM s3_uploads WHERE bucket = ?1")?.execute([name])?;
             w.0.prepare_cached("DELETE FROM s3_buckets WHERE name = ?1")?.execute([name])?;
+            bucket_config::forget(w, name)?;
             Ok(blobs)
         })?;
         self.blobs.remove_later(blobs);
@@ -1115,24 +1120,21 @@ fn delete_upload(w: &Writer<'_>, upload_id: &str) -> Result<Vec<String>, ObjectE
     Ok(blobs)
 }
 
-/// Inserts `new` as the current version of `key`: on an unversioned bucket as the null version,
-/// replacing the one there. Returns the version and the blobs of what it replaced.
+/// Inserts `new` as the current version of `key`: on a bucket with versioning enabled as a new
+/// version with its own id; otherwise as the null version, replacing the one there. Returns the
+/// version and the blobs of what it replaced.
 fn write_version(
     w: &Writer<'_>,
     bucket: &str,
     key: &str,
     new: NewObject,
 ) -> Result<(ObjectVersion, Vec<String>), ObjectError> {
-    let mut replaced = Vec::new();
-    let mut statement = w
-        .0
-        .prepare_cached("DELETE FROM s3_objects WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 RETURNING pieces")?;
-    for pieces in statement.query_map(params![bucket, key, NULL_VERSION], |row| row.get::<_, Option<String>>(0))? {
-        if let Some(pieces) = pieces? {
-            let pieces: Vec<Piece> = serde_json::from_str(&pieces)?;
-            replaced.extend(pieces.into_iter().map(|p| p.blob));
+    let (version_id, replaced) = match versions::status(w.0, bucket)? {
+        versions::Versioning::Enabled => (versions::new_version_id(), Vec::new()),
+        versions::Versioning::Unversioned | versions::Versioning::Suspended => {
+            (NULL_VERSION.to_owned(), versions::remove_null_version(w, bucket, key)?)
         }
-    }
+    };
     w.0.prepare_cached("UPDATE s3_objects SET latest = 0 WHERE bucket = ?1 AND key = ?2 AND latest = 1")?
         .execute(params![bucket, key])?;
     let last_modified_ms = now_ms();
@@ -1145,7 +1147,7 @@ fn write_version(
     .execute(params![
         bucket,
         key,
-        NULL_VERSION,
+        version_id,
         as_i64(new.size),
         new.etag,
         as_i64(last_modified_ms),
@@ -1159,7 +1161,7 @@ fn write_version(
         seq,
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        version_id: NULL_VERSION.to_owned(),
+        version_id,
         latest: true,
         delete_marker: false,
         size: new.size,
