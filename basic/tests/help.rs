@@ -121,7 +121,11 @@ fn subscriber_help_keeps_its_flags_out_of_the_mfa_heading() {
 
 #[test]
 fn setup_help_keeps_its_flags_out_of_the_mfa_heading() {
-    check_example("setup", &["--topic", "--queue", "--max-receives", "--lambda-arn", "--env-file", "--mfa"], true);
+    check_example(
+        "setup",
+        &["--topic", "--queue", "--max-receives", "--noncurrent-days", "--lambda-arn", "--env-file", "--mfa"],
+        true,
+    );
 }
 
 #[test]

@@ -173,5 +173,5 @@ async fn a_publish_whose_answer_was_lost_announces_twice_and_the_subscriber_skip
     let (out, err) = world.subscribe_to_the_end(&["--max-messages", "2", "--concurrency", "1"]).await;
     assert!(world.sandbox.chaos().rules().is_empty(), "the Publish answer was lost once");
     assert_eq!(world.downloaded("twice/announced.bin"), Some(bytes));
-    assert!(out.contains("twice/announced.bin: already here (4096 bytes, same ETag); skipped"), "{out}\n{err}");
+    assert!(out.contains("twice/announced.bin: already here (4096 bytes, same version); skipped"), "{out}\n{err}");
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use common::TransferOptions;
 use sandbox::{SEED_BUCKET, SEED_DLQ, SEED_QUEUE, SandboxOptions};
 use testkit::{Clients, SandboxClients as _, SandboxProcess, TestSandbox, wait_until, workspace_binary};
@@ -322,30 +323,63 @@ async fn the_same_object_announced_twice_is_downloaded_once() {
     assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "the message was deleted");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_uploads_of_one_key_in_an_unversioned_bucket_run_the_program_once_on_the_newer_and_the_older_gets_one_line()
-{
-    // The original's uploader always writes the same key. In an unversioned bucket the first
-    // upload's bytes are gone once the second lands: its announcement must not fetch the second's
-    // bytes in its place (If-Match on its ETag, S3's 412), and the program runs once, on the second's.
-    let p = Pipeline::start().await;
-    let (first, second) = (pattern(300, 1), pattern(500, 2));
-    p.upload(SEED_BUCKET, "replaced.geojson", &first).await;
-    p.upload(SEED_BUCKET, "replaced.geojson", &second).await;
+/// Uploads two versions of one key a moment apart, waits for both announcements, and runs the
+/// subscriber over them with a program that prints the size and ETag of what it was given; the
+/// program's lines and the subscriber's output.
+async fn two_uploads_of_one_key(p: &Pipeline, first: &[u8], second: &[u8]) -> (Vec<String>, String) {
+    p.upload(SEED_BUCKET, "replaced.geojson", first).await;
+    p.upload(SEED_BUCKET, "replaced.geojson", second).await;
     wait_until(Duration::from_secs(20), "both announcements", async || p.count(SEED_QUEUE).await.0 == 2).await;
-    let mut args: Vec<String> = ["--max-messages", "2", "--concurrency", "2"].map(str::to_owned).to_vec();
+    let mut args: Vec<String> = ["--max-messages", "2", "--concurrency", "1"].map(str::to_owned).to_vec();
     args.extend(exec_sh(r#"echo "ran on $(wc -c < "$1") bytes, ETag $SOS_ETAG""#));
     let child = p.subscriber(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (status, out, err) = finish(child, Duration::from_secs(60)).await;
     assert!(status.success(), "{out}\n{err}");
+    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "both messages were deleted");
+    let runs = out.lines().filter(|l| l.contains("ran on")).map(str::to_owned).collect();
+    (runs, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_key_in_the_versioned_seed_bucket_run_the_program_once_on_each_uploads_bytes() {
+    // The original's uploader always writes the same key. The SOS bucket is versioned, so each
+    // announcement names its own version, and each upload's bytes are fetched and handed to the
+    // program exactly once, in the order they were uploaded.
+    let p = Pipeline::start().await;
+    let (first, second) = (pattern(300, 1), pattern(500, 2));
+    let (runs, out) = two_uploads_of_one_key(&p, &first, &second).await;
+    let versions = p.s3.list_object_versions().bucket(SEED_BUCKET).prefix("replaced.geojson").send().await;
+    let versions = versions.expect("versions");
+    // Newest first, as S3 lists them: both uploads are still there.
+    let etags: Vec<&str> =
+        versions.versions().iter().map(|v| v.e_tag().unwrap_or_default().trim_matches('"')).collect();
+    assert_eq!(etags.len(), 2, "two versions of the key");
+    let expected = [
+        format!("[replaced.geojson] ran on 300 bytes, ETag {}", etags[1]),
+        format!("[replaced.geojson] ran on 500 bytes, ETag {}", etags[0]),
+    ];
+    assert_eq!(runs, expected, "{out}");
+    assert!(!out.contains(subscriber::fetch::SUPERSEDED), "no upload was lost: {out}");
+    assert_eq!(std::fs::read(p.downloads().join("replaced.geojson")).expect("file"), second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_key_in_an_unversioned_bucket_run_the_program_once_on_the_newer_and_the_older_gets_one_line()
+{
+    // With versioning suspended the first upload's bytes are gone once the second lands: its
+    // announcement must not fetch the second's bytes in its place (If-Match on its ETag, S3's
+    // 412), and the program runs once, on the second's.
+    let p = Pipeline::start().await;
+    let suspended = VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build();
+    p.s3.put_bucket_versioning().bucket(SEED_BUCKET).versioning_configuration(suspended).send().await.expect("suspend");
+    let (first, second) = (pattern(300, 1), pattern(500, 2));
+    let (runs, out) = two_uploads_of_one_key(&p, &first, &second).await;
     let head = p.s3.head_object().bucket(SEED_BUCKET).key("replaced.geojson").send().await.expect("head");
     let etag = head.e_tag().unwrap_or_default().trim_matches('"').to_owned();
-    let runs: Vec<&str> = out.lines().filter(|l| l.contains("ran on")).collect();
     assert_eq!(runs, [format!("[replaced.geojson] ran on 500 bytes, ETag {etag}")], "{out}");
     let replaced = format!("replaced.geojson: {}", subscriber::fetch::SUPERSEDED);
     assert_eq!(out.lines().filter(|l| *l == replaced).count(), 1, "{out}");
     assert_eq!(std::fs::read(p.downloads().join("replaced.geojson")).expect("file"), second);
-    assert_eq!(p.count(SEED_QUEUE).await, (0, 0), "both messages were deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
