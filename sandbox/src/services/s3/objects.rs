@@ -309,6 +309,22 @@ pub(super) fn evaluate(
     Verdict::Proceed
 }
 
+/// A GetObject's or HeadObject's conditional headers against `version`: `Ok` to read it, else
+/// S3's 304 or 412.
+fn check_read_conditions(
+    version: &ObjectVersion,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    match evaluate(version, if_match, if_none_match, if_modified_since, if_unmodified_since) {
+        Verdict::Proceed => Ok(()),
+        Verdict::NotModified => Err(not_modified(version)),
+        Verdict::PreconditionFailed => Err(s3_error(S3ErrorCode::PreconditionFailed)),
+    }
+}
+
 /// 304 Not Modified, with the ETag and Last-Modified S3 sends with it.
 fn not_modified(version: &ObjectVersion) -> S3Error {
     let mut err = S3Error::new(S3ErrorCode::NotModified);
@@ -578,17 +594,13 @@ impl SandboxS3 {
     pub(super) async fn get_object_from_store(&self, req: S3Request<GetObjectInput>) -> S3Result<GetObjectOutput> {
         let input = req.input;
         let (version, lease) = self.readable(&input.bucket, &input.key, input.version_id.as_deref(), false)?;
-        match evaluate(
+        check_read_conditions(
             &version,
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-        ) {
-            Verdict::Proceed => {}
-            Verdict::NotModified => return Err(not_modified(&version)),
-            Verdict::PreconditionFailed => return Err(s3_error(S3ErrorCode::PreconditionFailed)),
-        }
+        )?;
         let slice = slice(&version, input.range.as_ref(), input.part_number)?;
         let whole = slice.content_range.is_none();
         let mut out = GetObjectOutput::default();
@@ -604,17 +616,13 @@ impl SandboxS3 {
     pub(super) fn head_object_from_store(&self, req: S3Request<HeadObjectInput>) -> S3Result<HeadObjectOutput> {
         let input = req.input;
         let (version, _lease) = self.readable(&input.bucket, &input.key, input.version_id.as_deref(), false)?;
-        match evaluate(
+        check_read_conditions(
             &version,
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-        ) {
-            Verdict::Proceed => {}
-            Verdict::NotModified => return Err(not_modified(&version)),
-            Verdict::PreconditionFailed => return Err(s3_error(S3ErrorCode::PreconditionFailed)),
-        }
+        )?;
         let slice = slice(&version, input.range.as_ref(), input.part_number)?;
         let whole = slice.content_range.is_none();
         let mut out = HeadObjectOutput::default();
