@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use basic::Files;
 use clap::Parser;
-use common::{CommonArgs, Connection};
+use common::{Aws, CommonArgs};
 
 // ANCHOR: opt
 /// The SOS basic S3 example: list buckets and files, read a GeoJSON file, download it, upload a
@@ -62,21 +62,20 @@ struct Opt {
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
     // ANCHOR: connect
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
     // ANCHOR_END: connect
 
     // ANCHOR: step1
-    // 1. Create an S3 client. `Connection` loaded the shared configuration with
+    // 1. Create an S3 client. `Aws` loaded the shared configuration with
     //    `aws_config::defaults(BehaviorVersion::latest())` (credentials, region, endpoint);
     //    every service client is built from it. Sandboxes and other S3-compatible servers want
     //    path-style URLs (http://host/bucket/key) rather than bucket names in the host name.
     println!("\n1. Create an S3 client");
-    let s3_config = aws_sdk_s3::config::Builder::from(connection.sdk_config())
-        .force_path_style(connection.uses_custom_endpoint())
-        .build();
+    let s3_config =
+        aws_sdk_s3::config::Builder::from(aws.sdk_config()).force_path_style(aws.uses_custom_endpoint()).build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-    let region = connection.sdk_config().region().map(ToString::to_string).unwrap_or_default();
+    let region = aws.sdk_config().region().map(ToString::to_string).unwrap_or_default();
     println!("S3 client ready (region {region}).");
     // ANCHOR_END: step1
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use common::{CommonArgs, Connection, TransferOptions};
+use common::{Aws, CommonArgs, TransferOptions};
 
 /// Upload or download one file with the helpers the examples use, and print MiB/s.
 #[derive(Debug, Parser)]
@@ -37,8 +37,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let connection = Connection::open(&opt.common).await?;
-    let s3 = connection.s3_client();
+    let aws = Aws::load(&opt.common).await?;
+    let s3 = aws.s3_client();
     let bucket = opt.common.bucket();
     let options = TransferOptions { concurrency: opt.concurrency, progress: false, ..TransferOptions::default() };
     match &opt.command {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{CommonArgs, Connection};
+use common::{Aws, CommonArgs};
 use futures::StreamExt as _;
 
 /// Upload→download latency and throughput of the pipeline.
@@ -48,8 +48,8 @@ async fn wait_for(path: &Path, deadline: Instant) -> anyhow::Result<()> {
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let connection = Connection::open(&opt.common).await?;
-    let s3 = connection.s3_client();
+    let aws = Aws::load(&opt.common).await?;
+    let s3 = aws.s3_client();
     let bucket = opt.common.bucket();
     let run = std::process::id();
 

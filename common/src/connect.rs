@@ -104,34 +104,36 @@ pub enum ConnectError {
     Sandbox(#[from] sandbox::Error),
 }
 
-/// A resolved target with the SDK configuration for it. Keep it alive while you use clients made
+/// Where the examples' AWS calls go — AWS itself, an endpoint, or the sandbox — and the SDK
+/// configuration for it: `aws_config`'s loader with the chosen region, endpoint and credentials.
+/// It opens no connection (the clients do, on their first call). Keep it alive while you use clients made
 /// from it: it owns the embedded sandbox, if one was started.
-pub struct Connection {
+pub struct Aws {
     target: Target,
     sdk_config: SdkConfig,
     #[cfg(feature = "sandbox")]
     _embedded: Option<sandbox::Sandbox>,
 }
 
-impl fmt::Debug for Connection {
+impl fmt::Debug for Aws {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("target", &self.target).finish_non_exhaustive()
+        f.debug_struct("Aws").field("target", &self.target).finish_non_exhaustive()
     }
 }
 
-impl Connection {
+impl Aws {
     /// Chooses the target (see [`crate::target`]), starts or finds the sandbox if that is the choice, and
     /// loads the SDK configuration for it with `aws_config::defaults(BehaviorVersion::latest())`.
-    pub async fn open(args: &CommonArgs) -> Result<Self, ConnectError> {
-        Self::open_choice(args, TargetChoice::from_args(args)).await
+    pub async fn load(args: &CommonArgs) -> Result<Self, ConnectError> {
+        Self::load_choice(args, TargetChoice::from_args(args)).await
     }
 
-    /// Like [`Connection::open`], with the target already chosen.
+    /// Like [`Aws::load`], with the target already chosen.
     ///
     /// Retries are the SDK's own settings on every target: `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`,
     /// or the profile's `max_attempts` / `retry_mode` (default: standard, 3 attempts); timeouts
     /// are [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`].
-    pub async fn open_choice(args: &CommonArgs, choice: TargetChoice) -> Result<Self, ConnectError> {
+    pub async fn load_choice(args: &CommonArgs, choice: TargetChoice) -> Result<Self, ConnectError> {
         check_key_pair()?;
         if !matches!(choice, TargetChoice::Sandbox { .. })
             && let Some(profile) = &args.profile
@@ -220,14 +222,14 @@ impl Connection {
         self.s3_client_with(&self.sdk_config)
     }
 
-    /// An S3 client from `config` (for example this connection's configuration with other
+    /// An S3 client from `config` (for example this target's configuration with other
     /// credentials), path-style when the endpoint is custom.
     pub fn s3_client_with(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(config).force_path_style(self.uses_custom_endpoint()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    /// This connection's configuration with MFA session credentials, for programs where MFA is an
+    /// This target's configuration with MFA session credentials, for programs where MFA is an
     /// option (`--mfa`): see [`crate::credentials::mfa_session_config`].
     pub async fn mfa_session_config(
         &self,

@@ -3,10 +3,10 @@
 //! An example's `main` is [`main`] (through [`example_main!`]): it reads a `.env` file the way the
 //! original scripts did ([`load_dotenv`]), parses the flags with [`CommonArgs`] flattened in
 //! (bucket, endpoint, profile, region, `--sandbox`, `-v`), sets up logging, and turns the result
-//! of the example's `run` into one `Error: …` line ([`error`]) or success. [`Connection::open`]
+//! of the example's `run` into one `Error: …` line ([`error`]) or success. [`Aws::load`]
 //! decides where requests go — an endpoint the user named, the local sandbox (a running one, or
 //! one started inside the process when nothing is configured), or AWS — without any network call
-//! to AWS ([`target`]), and loads the SDK configuration for it; [`Connection::announcement`] is
+//! to AWS ([`target`]), and loads the SDK configuration for it; [`Aws::announcement`] is
 //! the line each example prints first. [`transfer`] holds the upload and download helpers
 //! (streaming, multipart, atomic rename), [`credentials`] the MFA and STS session machinery, and
 //! [`error`] the one classifier of AWS error codes ([`error::ErrorKind`]) and the one-line
@@ -25,7 +25,7 @@ pub mod settings;
 pub mod target;
 pub mod transfer;
 
-pub use connect::{ConnectError, Connection};
+pub use connect::{Aws, ConnectError};
 pub use conventions;
 pub use conventions::process::wait_for_signal;
 pub use conventions::sandbox_queue_url;

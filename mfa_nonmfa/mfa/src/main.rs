@@ -33,7 +33,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use basic::Files;
 use clap::Parser;
 use common::credentials::{self, SessionCache};
-use common::{CommonArgs, Connection, MfaArgs};
+use common::{Aws, CommonArgs, MfaArgs};
 
 /// The SOS MFA example: STS session credentials from an MFA code, then S3 and SQS with them.
 #[derive(Debug, Parser)]
@@ -69,17 +69,16 @@ struct Opt {
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
 
     // ANCHOR: step1
     // 1. Authenticate with MFA. The long-term credentials only call STS; every other client is
     //    built from the session credentials that GetSessionToken returns for a valid code.
     println!("\n1. Authenticate with MFA and create the clients");
-    let session = authenticate_with_mfa(&connection, &opt).await?;
-    let config =
-        connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
-    let s3 = connection.s3_client_with(&config);
+    let session = authenticate_with_mfa(&aws, &opt).await?;
+    let config = aws.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(session)).build();
+    let s3 = aws.s3_client_with(&config);
     // ANCHOR_END: step1
 
     // 2.–6. basic's steps, with the session credentials (`basic/src/lib.rs`).
@@ -97,17 +96,17 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 /// sandbox's device), a code, and STS `GetSessionToken` with both. The session is cached (mode
 /// 0600) and reused while the service accepts it. Reading the code (again, on a terminal, when it
 /// is refused) and the cache are `common/src/credentials.rs`.
-async fn authenticate_with_mfa(connection: &Connection, opt: &Opt) -> anyhow::Result<Credentials> {
+async fn authenticate_with_mfa(aws: &Aws, opt: &Opt) -> anyhow::Result<Credentials> {
     let profile = opt.common.profile.as_deref();
-    let serial = credentials::mfa_serial(profile, &opt.mfa, connection.target()).await?;
-    let cache = SessionCache::for_mfa(profile, &serial, connection.target(), &opt.mfa);
-    if let Some(cached) = credentials::cached_session(connection.sdk_config(), cache.as_ref()).await? {
+    let serial = credentials::mfa_serial(profile, &opt.mfa, aws.target()).await?;
+    let cache = SessionCache::for_mfa(profile, &serial, aws.target(), &opt.mfa);
+    if let Some(cached) = credentials::cached_session(aws.sdk_config(), cache.as_ref()).await? {
         println!("MFA device: {serial}");
         let validity = credentials::describe_validity(&cached);
         println!("Using the cached MFA session ({validity}); --no-cache asks for a new code.");
         return Ok(cached);
     }
-    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
+    let sts = aws_sdk_sts::Client::new(aws.sdk_config());
     let session = credentials::session_from_code(&opt.mfa, |code| {
         sts.get_session_token()
             .serial_number(&serial)

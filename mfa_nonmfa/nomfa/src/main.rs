@@ -27,7 +27,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use clap::Parser;
 use common::credentials::SessionTokenProvider;
 use common::geo::GeoSummary;
-use common::{CommonArgs, Connection, TransferOptions};
+use common::{Aws, CommonArgs, TransferOptions};
 
 /// The SOS non-MFA example: S3 with GetSessionToken sessions that renew themselves.
 #[derive(Debug, Parser)]
@@ -59,8 +59,8 @@ struct Opt {
 }
 
 async fn run(opt: Opt) -> anyhow::Result<()> {
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
     let bucket = opt.common.bucket();
 
     // ANCHOR: step1
@@ -69,11 +69,10 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     //    identity cache finds the current session about to expire (`SessionTokenProvider`, in
     //    `common/src/credentials.rs`).
     println!("\n1. Create clients with self-renewing session credentials");
-    let sts = aws_sdk_sts::Client::new(connection.sdk_config());
+    let sts = aws_sdk_sts::Client::new(aws.sdk_config());
     let sessions = SessionTokenProvider::new(sts, opt.duration);
-    let config =
-        connection.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(sessions)).build();
-    let s3 = connection.s3_client_with(&config);
+    let config = aws.sdk_config().to_builder().credentials_provider(SharedCredentialsProvider::new(sessions)).build();
+    let s3 = aws.s3_client_with(&config);
     println!("S3 client ready; sessions come from STS GetSessionToken (no MFA).");
     // ANCHOR_END: step1
 

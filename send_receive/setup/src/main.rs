@@ -36,7 +36,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Parser;
 use common::target::SandboxReason;
-use common::{CommonArgs, Connection, OptionalMfa, Target};
+use common::{Aws, CommonArgs, OptionalMfa, Target};
 use setup::notification::{Destination, Plan};
 use setup::policy;
 
@@ -116,9 +116,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // 1. Connect (with --mfa, through an MFA session). One SDK configuration serves the S3, SQS
     //    and SNS clients.
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
-    if let Target::Sandbox { embedded: true, .. } = connection.target() {
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
+    if let Target::Sandbox { embedded: true, .. } = aws.target() {
         println!(
             "Note: this embedded sandbox ends with this command, and its topics, queues and notifications with it \
              (the bucket stays on disk). For a lasting pipeline run `cargo run -p sandbox -- --no-seed` in another \
@@ -126,11 +126,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         );
     }
     let config = if opt.mfa.enabled {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
+        aws.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
-        connection.sdk_config().clone()
+        aws.sdk_config().clone()
     };
-    let s3 = connection.s3_client_with(&config);
+    let s3 = aws.s3_client_with(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let sns = aws_sdk_sns::Client::new(&config);
     let region = config.region().map(|r| r.as_ref().to_owned()).unwrap_or_else(|| "us-east-1".into());
@@ -181,7 +181,7 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     } else {
         println!("\n7. Done: {} change{}.", report.changes, if report.changes == 1 { "" } else { "s" });
     }
-    print_env_lines(&connection, &bucket, &queue.url, &topic_arn, opt.env_file.as_deref())
+    print_env_lines(&aws, &bucket, &queue.url, &topic_arn, opt.env_file.as_deref())
 }
 
 /// Step 2: HeadBucket says whether the bucket exists and is ours; outside us-east-1, CreateBucket
@@ -368,7 +368,7 @@ async fn ensure_topic_policy(sns: &aws_sdk_sns::Client, topic_arn: &str, bucket:
 
 /// Step 7: the `.env` lines for uploader and subscriber, written into `env_file` too if given.
 fn print_env_lines(
-    connection: &Connection,
+    aws: &Aws,
     bucket: &str,
     queue_url: &str,
     topic_arn: &str,
@@ -379,7 +379,7 @@ fn print_env_lines(
         (common::settings::DOTENV_QUEUE_URL, queue_url),
         (common::settings::DOTENV_TOPIC_ARN, topic_arn),
     ];
-    match connection.target() {
+    match aws.target() {
         Target::Endpoint { url, .. } => lines.push(("AWS_ENDPOINT_URL", url)),
         Target::Sandbox { reason: SandboxReason::Asked, .. } => lines.push(("SOS_SANDBOX", "true")),
         Target::Sandbox { .. } | Target::Aws { .. } => {}

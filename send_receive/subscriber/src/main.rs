@@ -40,7 +40,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use clap::Parser;
 use common::error::ErrorKind;
-use common::{CommonArgs, Connection, OptionalMfa, Target, TransferOptions};
+use common::{Aws, CommonArgs, OptionalMfa, Target, TransferOptions};
 use subscriber::exec::{Exec, FileInfo};
 use subscriber::fetch::{self, Fetched};
 use subscriber::journal::Journal;
@@ -192,8 +192,8 @@ impl Drop for FileHold<'_> {
 async fn run(opt: Opt) -> anyhow::Result<()> {
     // 1. Connect, find the queue, prepare the download directory and take back what a stopped
     //    subscriber held there.
-    let (connection, sqs, s3) = connect(&opt).await?;
-    let (queue_url, queue_origin) = choose_queue(&opt, &connection)?;
+    let (aws, sqs, s3) = connect(&opt).await?;
+    let (queue_url, queue_origin) = choose_queue(&opt, &aws)?;
     let download_dir = prepare_download_dir(&opt.download_dir).await?;
     recover_after_crash(&sqs, &download_dir).await?;
     let (handled, handled_rx) = mpsc::unbounded_channel();
@@ -229,27 +229,27 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     finish(&ctx, deleter, outcome).await
 }
 
-/// Step 1a: The connection, and SQS and S3 clients (an MFA session's with `--mfa`).
-async fn connect(opt: &Opt) -> anyhow::Result<(Connection, aws_sdk_sqs::Client, aws_sdk_s3::Client)> {
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
-    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
+/// Step 1a: Where requests go, and SQS and S3 clients (an MFA session's with `--mfa`).
+async fn connect(opt: &Opt) -> anyhow::Result<(Aws, aws_sdk_sqs::Client, aws_sdk_s3::Client)> {
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
+    if let Some(note) = aws.private_sandbox_note(env!("CARGO_PKG_NAME")) {
         println!("{note}");
     }
     let config = if opt.mfa.enabled {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
+        aws.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
-        connection.sdk_config().clone()
+        aws.sdk_config().clone()
     };
-    let (sqs, s3) = (aws_sdk_sqs::Client::new(&config), connection.s3_client_with(&config));
-    Ok((connection, sqs, s3))
+    let (sqs, s3) = (aws_sdk_sqs::Client::new(&config), aws.s3_client_with(&config));
+    Ok((aws, sqs, s3))
 }
 
 /// Step 1b: The queue URL and where it came from (on a sandbox, its seeded queue by default).
-fn choose_queue(opt: &Opt, connection: &Connection) -> anyhow::Result<(String, String)> {
+fn choose_queue(opt: &Opt, aws: &Aws) -> anyhow::Result<(String, String)> {
     match queue_setting(opt.queue_url.as_deref()) {
         Some(found) => Ok(found),
-        None => match connection.target() {
+        None => match aws.target() {
             Target::Sandbox { url, .. } => {
                 Ok((common::sandbox_queue_url(url, common::DEFAULT_QUEUE), "the sandbox's seeded queue".to_owned()))
             }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use common::{CommonArgs, Connection, OptionalMfa, TransferOptions};
+use common::{Aws, CommonArgs, OptionalMfa, TransferOptions};
 
 /// Upload a data file to the SOS bucket; subscribers are told about it.
 #[derive(Debug, Parser)]
@@ -45,18 +45,18 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     // ANCHOR: steps
     // 1. Connect; with --mfa, the clients use an MFA session (the original uploader always did).
-    let connection = Connection::open(&opt.common).await?;
-    println!("{}", connection.announcement());
-    if let Some(note) = connection.private_sandbox_note(env!("CARGO_PKG_NAME")) {
+    let aws = Aws::load(&opt.common).await?;
+    println!("{}", aws.announcement());
+    if let Some(note) = aws.private_sandbox_note(env!("CARGO_PKG_NAME")) {
         println!("{note}");
     }
     println!("\n1. Connect{}", if opt.mfa.enabled { " with an MFA session" } else { "" });
     let config = if opt.mfa.enabled {
-        connection.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
+        aws.mfa_session_config(opt.common.profile.as_deref(), &opt.mfa.args).await?
     } else {
-        connection.sdk_config().clone()
+        aws.sdk_config().clone()
     };
-    let s3 = connection.s3_client_with(&config);
+    let s3 = aws.s3_client_with(&config);
     println!("S3 client ready (region {}).", config.region().map(ToString::to_string).unwrap_or_default());
 
     // 2. Upload: one PutObject for small files, parallel multipart above 16 MiB
