@@ -92,7 +92,26 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
         )
     );
 
-    // What it made, read back through the SDK.
+    let queue_policy = check_what_the_first_run_made(&world).await;
+
+    // Second run (the flag now comes from the .env it wrote): nothing to change, nothing changed.
+    let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
+    assert!(ok, "second run failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("7. Nothing to change: everything was already in place."), "{stdout}");
+    assert_eq!(stdout.matches(": in place").count(), 10, "{stdout}");
+    assert!(!stdout.contains("created") && !stdout.contains("updated"), "{stdout}");
+    assert!(stdout.contains("# already in .env"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(world.machine.work().join(".env")).expect(".env"), env);
+    assert_eq!(world.queue_attributes(SEED_QUEUE).await[&QueueAttributeName::Policy], queue_policy);
+
+    check_that_files_flow_through(&world).await;
+}
+
+/// What setup's first run made, read back through the SDK: the bucket (versioned, with the
+/// lifecycle rule), the queues, the subscription, both policies and the notification. Returns the
+/// queue's policy, which a second run must leave as it is.
+async fn check_what_the_first_run_made(world: &World) -> String {
+    let c = &world.clients;
     c.s3.head_bucket().bucket(SEED_BUCKET).send().await.expect("the bucket exists");
     let versioning = c.s3.get_bucket_versioning().bucket(SEED_BUCKET).send().await.expect("versioning");
     assert_eq!(versioning.status(), Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled));
@@ -129,22 +148,12 @@ async fn an_empty_sandbox_becomes_the_pipeline_a_second_run_changes_nothing_and_
     assert_eq!(entry.topic_arn(), TOPIC_ARN);
     assert_eq!(entry.events().iter().map(|e| e.as_str()).collect::<Vec<_>>(), ["s3:ObjectCreated:*"]);
     assert!(notification.lambda_function_configurations().is_empty());
+    queue[&QueueAttributeName::Policy].clone()
+}
 
-    // Second run (the flag now comes from the .env it wrote): nothing to change, nothing changed.
-    let (ok, stdout, stderr) = world.setup(&["--env-file"]).await;
-    assert!(ok, "second run failed: {stdout}\n{stderr}");
-    assert!(stdout.contains("7. Nothing to change: everything was already in place."), "{stdout}");
-    assert_eq!(stdout.matches(": in place").count(), 10, "{stdout}");
-    assert!(!stdout.contains("created") && !stdout.contains("updated"), "{stdout}");
-    assert!(stdout.contains("# already in .env"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(world.machine.work().join(".env")).expect(".env"), env);
-    assert_eq!(
-        world.queue_attributes(SEED_QUEUE).await[&QueueAttributeName::Policy],
-        queue[&QueueAttributeName::Policy]
-    );
-
-    // The pipeline works: uploader → S3 → SNS (S3's own event) → SQS → subscriber, configured
-    // only by the .env that setup wrote.
+/// The pipeline works: uploader → S3 → SNS (S3's own event) → SQS → subscriber, configured only by
+/// the .env that setup wrote.
+async fn check_that_files_flow_through(world: &World) {
     let bytes: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
     std::fs::write(world.machine.work().join("run.bin"), &bytes).expect("sample file");
     let uploaded = world.run(&workspace_binary("uploader"), &["run.bin", "--key", "runs/model run 1.bin"]).await;

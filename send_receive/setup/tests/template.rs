@@ -5,7 +5,6 @@
 //! notification events, and the `.env` lines (the template's `DotEnv` output).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use sandbox::SandboxOptions;
@@ -202,7 +201,6 @@ fn resources<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)
 #[tokio::test]
 async fn the_template_and_setup_make_the_same_pipeline() {
     let template = load_template();
-    assert!(Path::new(TEMPLATE).exists());
 
     // setup on an empty sandbox, with the template's default names and this bucket.
     let machine = Machine::new();
@@ -230,22 +228,10 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     let queue_url = move |name: &str| format!("{base}/{ACCOUNT}/{name}");
     let stack = Stack { template: &template, parameters, queue_url: &queue_url };
 
-    // Parameters: the same defaults as setup and the examples.
-    assert_eq!(template["Parameters"]["TopicName"]["Default"], common::DEFAULT_TOPIC);
-    assert_eq!(template["Parameters"]["QueueName"]["Default"], common::DEFAULT_QUEUE);
-    assert_eq!(template["Parameters"]["MaxReceiveCount"]["Default"], json!(setup::DEFAULT_MAX_RECEIVES));
-    assert!(template["Parameters"]["BucketName"].get("Default").is_none(), "bucket names are global: no default");
+    check_the_parameters(&template);
 
-    // The .env lines: the DotEnv output is what setup wrote, minus the endpoint line.
-    let dotenv = stack.eval(&template["Outputs"]["DotEnv"]["Value"]);
-    let without_endpoint: String =
-        env_file.lines().filter(|l| !l.starts_with("AWS_ENDPOINT_URL=")).map(|l| format!("{l}\n")).collect();
-    assert_eq!(s(&dotenv).trim_end(), without_endpoint.trim_end());
-    for (output, expected) in [("BucketName", BUCKET.to_owned()), ("QueueUrl", queue_url(common::DEFAULT_QUEUE))] {
-        assert_eq!(stack.eval(&template["Outputs"][output]["Value"]), json!(expected), "output {output}");
-    }
     let topic_arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:{}", common::DEFAULT_TOPIC);
-    assert_eq!(stack.eval(&template["Outputs"]["TopicArn"]["Value"]), json!(topic_arn));
+    check_the_outputs(&stack, &template, &env_file, &topic_arn);
 
     // Queues: names, redrive policy, the dead-letter queue's retention, as setup made them.
     let sqs = sandbox.sqs();
@@ -281,25 +267,44 @@ async fn the_template_and_setup_make_the_same_pipeline() {
         made.push(name);
     }
 
-    // The topic, its one subscription (the queue, in the SNS envelope), and the queue policy.
-    let [(_, topic)] = resources(&template, "AWS::SNS::Topic")[..] else { panic!("one topic") };
-    assert_eq!(stack.eval(&topic["Properties"]["TopicName"]), json!(common::DEFAULT_TOPIC));
-    let [(_, subscription)] = resources(&template, "AWS::SNS::Subscription")[..] else { panic!("one subscription") };
-    let subscription = stack.eval(&subscription["Properties"]);
-    assert_eq!(subscription["Protocol"], "sqs");
-    assert_eq!(subscription["TopicArn"], json!(topic_arn));
-    assert_eq!(subscription["Endpoint"], json!(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", common::DEFAULT_QUEUE)));
-    assert!(matches!(subscription.get("RawMessageDelivery"), None | Some(Value::Bool(false))), "{subscription}");
-
+    // The topic and its subscription, then the queue's policy.
+    check_the_topic(&stack, &template, &topic_arn);
     let [(_, queue_policy)] = resources(&template, "AWS::SQS::QueuePolicy")[..] else { panic!("one queue policy") };
     let queue_policy = stack.eval(&queue_policy["Properties"]);
     let actual = attributes(common::DEFAULT_QUEUE).await;
     let actual: Value = serde_json::from_str(&actual[&QueueAttributeName::Policy]).expect("policy JSON");
     assert_eq!(queue_policy["PolicyDocument"]["Statement"], actual["Statement"]);
 
+    check_the_bucket(&stack, &template);
+    check_the_function(&stack, &template, &topic_arn);
+    assert_eq!(made.len(), 2);
+}
+
+/// The template's parameters default to what setup and the examples use.
+fn check_the_parameters(template: &Value) {
+    assert_eq!(template["Parameters"]["TopicName"]["Default"], common::DEFAULT_TOPIC);
+    assert_eq!(template["Parameters"]["QueueName"]["Default"], common::DEFAULT_QUEUE);
+    assert_eq!(template["Parameters"]["MaxReceiveCount"]["Default"], json!(setup::DEFAULT_MAX_RECEIVES));
+    assert!(template["Parameters"]["BucketName"].get("Default").is_none(), "bucket names are global: no default");
+}
+
+/// The topic and its one subscription: the queue, in the SNS envelope.
+fn check_the_topic(stack: &Stack, template: &Value, topic_arn: &str) {
+    let [(_, topic)] = resources(template, "AWS::SNS::Topic")[..] else { panic!("one topic") };
+    assert_eq!(stack.eval(&topic["Properties"]["TopicName"]), json!(common::DEFAULT_TOPIC));
+    let [(_, subscription)] = resources(template, "AWS::SNS::Subscription")[..] else { panic!("one subscription") };
+    let subscription = stack.eval(&subscription["Properties"]);
+    assert_eq!(subscription["Protocol"], "sqs");
+    assert_eq!(subscription["TopicArn"], json!(topic_arn));
+    assert_eq!(subscription["Endpoint"], json!(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", common::DEFAULT_QUEUE)));
+    assert!(matches!(subscription.get("RawMessageDelivery"), None | Some(Value::Bool(false))), "{subscription}");
+}
+
+/// The bucket: its notification, versioning and lifecycle rule, as setup makes them.
+fn check_the_bucket(stack: &Stack, template: &Value) {
     // The bucket's notification: the same events, to the function (setup wires the topic instead
     // where no Lambda runs, or the function with --lambda-arn).
-    let [(_, bucket)] = resources(&template, "AWS::S3::Bucket")[..] else { panic!("one bucket") };
+    let [(_, bucket)] = resources(template, "AWS::S3::Bucket")[..] else { panic!("one bucket") };
     let bucket = stack.eval(&bucket["Properties"]);
     assert_eq!(bucket["BucketName"], BUCKET);
     let lambdas = bucket["NotificationConfiguration"]["LambdaConfigurations"].as_array().expect("Lambda entries");
@@ -317,9 +322,12 @@ async fn the_template_and_setup_make_the_same_pipeline() {
         rule["NoncurrentVersionExpiration"]["NoncurrentDays"].to_string(),
         setup::versions::DEFAULT_NONCURRENT_DAYS.to_string()
     );
+}
 
+/// The function, its role (nothing beyond publishing and its own logs) and S3's permission.
+fn check_the_function(stack: &Stack, template: &Value, topic_arn: &str) {
     // The function runs the notifier with the topic to publish to.
-    let [(_, function)] = resources(&template, "AWS::Lambda::Function")[..] else { panic!("one function") };
+    let [(_, function)] = resources(template, "AWS::Lambda::Function")[..] else { panic!("one function") };
     let function = stack.eval(&function["Properties"]);
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");
@@ -328,7 +336,7 @@ async fn the_template_and_setup_make_the_same_pipeline() {
     assert_eq!(template["Parameters"]["Architecture"]["AllowedValues"], json!(["x86_64", "arm64"]));
 
     // Its role may publish to that topic and write its own log group: nothing else.
-    let [(_, role)] = resources(&template, "AWS::IAM::Role")[..] else { panic!("one role") };
+    let [(_, role)] = resources(template, "AWS::IAM::Role")[..] else { panic!("one role") };
     let role = stack.eval(&role["Properties"]);
     assert!(role.get("ManagedPolicyArns").is_none(), "no managed policies: {role}");
     let log_group = format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/sos-pipeline-notifier:*");
@@ -349,16 +357,29 @@ async fn the_template_and_setup_make_the_same_pipeline() {
         [
             ("logs:CreateLogStream".to_owned(), log_group.clone()),
             ("logs:PutLogEvents".to_owned(), log_group),
-            ("sns:Publish".to_owned(), topic_arn.clone()),
+            ("sns:Publish".to_owned(), topic_arn.to_owned()),
         ]
     );
 
     // S3 may invoke it for this bucket, from this account.
-    let [(_, permission)] = resources(&template, "AWS::Lambda::Permission")[..] else { panic!("one permission") };
+    let [(_, permission)] = resources(template, "AWS::Lambda::Permission")[..] else { panic!("one permission") };
     let permission = stack.eval(&permission["Properties"]);
     assert_eq!(permission["Principal"], "s3.amazonaws.com");
     assert_eq!(permission["Action"], "lambda:InvokeFunction");
     assert_eq!(permission["SourceArn"], json!(format!("arn:aws:s3:::{BUCKET}")));
     assert_eq!(permission["SourceAccount"], ACCOUNT);
-    assert_eq!(made.len(), 2);
+}
+
+/// The stack's outputs: the DotEnv output is what setup wrote (minus the endpoint line), and the
+/// bucket, queue URL and topic ARN are setup's.
+fn check_the_outputs(stack: &Stack, template: &Value, env_file: &str, topic_arn: &str) {
+    let dotenv = stack.eval(&template["Outputs"]["DotEnv"]["Value"]);
+    let without_endpoint: String =
+        env_file.lines().filter(|l| !l.starts_with("AWS_ENDPOINT_URL=")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(s(&dotenv).trim_end(), without_endpoint.trim_end());
+    let queue_url = (stack.queue_url)(common::DEFAULT_QUEUE);
+    for (output, expected) in [("BucketName", BUCKET.to_owned()), ("QueueUrl", queue_url)] {
+        assert_eq!(stack.eval(&template["Outputs"][output]["Value"]), json!(expected), "output {output}");
+    }
+    assert_eq!(stack.eval(&template["Outputs"]["TopicArn"]["Value"]), json!(topic_arn));
 }
