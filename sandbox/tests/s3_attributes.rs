@@ -9,18 +9,13 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectAttributes, StorageClass,
     VersioningConfiguration,
 };
-use sandbox::SandboxOptions;
-use testkit::{SandboxClients as _, TestSandbox};
+use testkit::TestSandbox;
 
 const BUCKET: &str = "attributes";
 const MIB: usize = 1024 * 1024;
 
 async fn start() -> (TestSandbox, Client) {
-    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
-    let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
-    let s3 = testkit::s3_client(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.expect("create bucket");
-    (sandbox, s3)
+    TestSandbox::with_empty_bucket(BUCKET).await
 }
 
 const ALL: [ObjectAttributes; 5] = [

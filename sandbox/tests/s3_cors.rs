@@ -5,18 +5,13 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
-use sandbox::SandboxOptions;
-use testkit::{SandboxClients as _, TestSandbox};
+use testkit::TestSandbox;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BUCKET: &str = "cors";
 
 async fn start() -> (TestSandbox, Client) {
-    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
-    let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
-    let s3 = testkit::s3_client(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.expect("create bucket");
-    (sandbox, s3)
+    TestSandbox::with_empty_bucket(BUCKET).await
 }
 
 /// One unsigned `OPTIONS` request, as a browser sends it; `(status, headers in lower case, body)`.

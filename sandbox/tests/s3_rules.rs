@@ -8,19 +8,14 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, EncodingType, MetadataDirective};
-use sandbox::SandboxOptions;
-use testkit::{SandboxClients as _, TestSandbox};
+use testkit::TestSandbox;
 
 const MIB: usize = 1024 * 1024;
 
 /// An unseeded sandbox with an empty bucket `rules`, and an S3 client that does not retry (so
 /// every answer is the sandbox's first).
 async fn start() -> (TestSandbox, Client) {
-    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
-    let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
-    let s3 = testkit::s3_client(&config);
-    s3.create_bucket().bucket("rules").send().await.expect("create bucket");
-    (sandbox, s3)
+    TestSandbox::with_empty_bucket("rules").await
 }
 
 async fn put(s3: &Client, key: &str, body: &[u8]) -> String {

@@ -20,11 +20,7 @@ const BUCKET: &str = "versions";
 
 /// An unseeded sandbox with an empty bucket, and an S3 client that does not retry.
 async fn start() -> (TestSandbox, Client) {
-    let sandbox = TestSandbox::with(|o| SandboxOptions { seed: false, ..o }).await;
-    let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
-    let s3 = testkit::s3_client(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.expect("create bucket");
-    (sandbox, s3)
+    TestSandbox::with_empty_bucket(BUCKET).await
 }
 
 async fn set_versioning(s3: &Client, status: BucketVersioningStatus) {

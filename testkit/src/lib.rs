@@ -181,6 +181,16 @@ impl TestSandbox {
         Self { sandbox, data }
     }
 
+    /// An unseeded sandbox holding one empty bucket, and an S3 client for it that does not retry
+    /// (so a test sees the first answer to each request).
+    pub async fn with_empty_bucket(bucket: &str) -> (Self, aws_sdk_s3::Client) {
+        let sandbox = Self::with(|o| SandboxOptions { seed: false, ..o }).await;
+        let config = sandbox.config().to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
+        let s3 = s3_client(&config);
+        s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+        (sandbox, s3)
+    }
+
     /// The data directory as given (the sandbox reports it canonicalized).
     pub fn data_path(&self) -> &Path {
         self.data.path()
