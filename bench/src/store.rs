@@ -77,7 +77,7 @@ async fn measure(size: usize, count: usize, inline: bool, concurrency: usize) ->
                     etag: format!("{i:032x}"),
                     tags: None,
                 };
-                objects.put("bench", &format!("k/{i}"), new, &WriteCondition::default(), |_, _| Ok(()))?;
+                objects.put("bench", &format!("k/{i}"), new, WriteCondition::default(), |_, _| Ok(())).await?;
                 Ok::<(), anyhow::Error>(())
             }
         })

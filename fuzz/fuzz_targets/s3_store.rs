@@ -169,7 +169,8 @@ fuzz_target!(|data: &[u8]| {
                     etag: etag_of(&body),
                     tags: None,
                 };
-                let version = store.put(&bucket, &key, new, &WriteCondition::default(), |_, _| Ok(())).expect("put");
+                let put = store.put(&bucket, &key, new, WriteCondition::default(), |_, _| Ok(()));
+                let (version, ()) = world.runtime.block_on(put).expect("put");
                 record(&mut versions, &version, &body);
                 model.insert(key, body);
             }
@@ -194,8 +195,8 @@ fuzz_target!(|data: &[u8]| {
                     etag: source.etag.clone(),
                     tags: None,
                 };
-                let version =
-                    store.put(&bucket, &to, new, &WriteCondition::default(), |_, _| Ok(())).expect("copy put");
+                let put = store.put(&bucket, &to, new, WriteCondition::default(), |_, _| Ok(()));
+                let (version, ()) = world.runtime.block_on(put).expect("copy put");
                 let copied = model.get(&from).expect("the model has the source").clone();
                 record(&mut versions, &version, &copied);
                 model.insert(to, copied);

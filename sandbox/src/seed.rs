@@ -101,7 +101,8 @@ pub(crate) async fn seed_objects(data_dir: &Path, objects: &ObjectStore) -> Resu
         };
         let new = NewObject { meta, data, size: bytes.len() as u64, etag, tags: None };
         objects
-            .put(SEED_BUCKET, key, new, &WriteCondition::default(), |_, _| Ok(()))
+            .put(SEED_BUCKET, key, new, WriteCondition::default(), |_, _| Ok(()))
+            .await
             .map_err(|err| seed_error(data_dir, err.to_string()))?;
     }
     write_atomically(&marker, b"seeded\n")?;

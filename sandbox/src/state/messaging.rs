@@ -1,15 +1,6 @@
 //! The messaging part of the durable store: SQS messages (body, attributes, receive count,
 //! visibility deadline, and their FIFO and dead-letter details), FIFO deduplication entries,
-//! and the group commit through which SQS and SNS write.
-//!
-//! **Group commit.** A service changes its working copy in memory under its own lock, hands the
-//! matching [`Change`]s to [`GroupCommit::submit`] before it lets go of that lock (so the order
-//! of the changes on disk is the order of the changes in memory), and answers only once the
-//! returned [`Committed`] resolves. One thread writes: it takes every batch waiting, applies
-//! them all in one transaction, commits, and then wakes each caller. Sixteen concurrent sends
-//! cost one commit instead of sixteen, and each is still acknowledged only after it is on disk.
-//! Whoever sees a change before it commits (a receive that takes a message just sent) has its
-//! own change queued behind it, so its answer too comes after both are on disk.
+//! and the [`Change`]s SQS and SNS hand to the group commit ([`super::GroupCommit::submit`]).
 //!
 //! Tables: `messages` (one row per message, its mutable part as JSON in `state`, its immutable
 //! FIFO and redrive details as JSON in `meta`) and `sqs_dedup` (FIFO deduplication ids within
@@ -17,7 +8,7 @@
 //! the store's `records` table (kinds `sqs-queue`, `sqs-move-task`, `sns-topic`,
 //! `sns-subscription`). Every schema change here is idempotent, so any older data directory opens.
 
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -322,7 +313,7 @@ impl Change {
         Ok(Self::PutRecord { kind, key: key.to_owned(), value: serde_json::to_string(value)? })
     }
 
-    fn apply(&self, w: &Writer<'_>) -> Result<(), StoreError> {
+    pub(super) fn apply(&self, w: &Writer<'_>) -> Result<(), StoreError> {
         match self {
             Self::InsertMessage(message) => w.insert_message(message),
             Self::UpdateMessage { id, queue, state } => w.update_message(id, queue, state),
@@ -333,139 +324,6 @@ impl Change {
             Self::DeleteRecord { kind, key } => w.delete(kind, key),
             Self::PutDedup(entry) => w.put_dedup(entry),
             Self::DeleteDedup { queue, now_ms } => w.delete_dedup(queue.as_deref(), *now_ms),
-        }
-    }
-}
-
-/// What a committed batch tells its callers: nothing, or why the commit failed.
-type Outcome = Result<(), Arc<String>>;
-
-/// Where the writer leaves a batch's outcome: waited on by an async caller (`notify`) or a
-/// blocking one (`ready`).
-#[derive(Debug, Default)]
-struct Slot {
-    outcome: Mutex<Option<Outcome>>,
-    ready: Condvar,
-    notify: tokio::sync::Notify,
-}
-
-impl Slot {
-    fn fill(&self, outcome: Outcome) {
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
-        self.ready.notify_all();
-        // Stores a permit when nobody waits yet, so a waiter that comes later does not miss it.
-        self.notify.notify_one();
-    }
-
-    fn take(&self) -> Option<Outcome> {
-        self.outcome.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-#[derive(Debug)]
-struct Job {
-    changes: Vec<Change>,
-    slot: Arc<Slot>,
-}
-
-/// The one writer of the messaging changes: batches what callers submit into shared
-/// transactions (see the module documentation).
-#[derive(Debug)]
-pub struct GroupCommit {
-    jobs: Mutex<mpsc::Sender<Job>>,
-}
-
-/// A submitted batch of changes; resolves once they are committed.
-#[derive(Debug)]
-#[must_use = "a change is acknowledged only once it is committed"]
-pub struct Committed(Option<Arc<Slot>>);
-
-fn outcome(outcome: Outcome) -> Result<(), StoreError> {
-    outcome.map_err(|message| StoreError::Io(std::io::Error::other(message.to_string())))
-}
-
-impl Committed {
-    /// A batch with nothing to write: resolves at once.
-    pub fn nothing() -> Self {
-        Self(None)
-    }
-
-    /// Waits until the changes are on disk.
-    pub async fn wait(self) -> Result<(), StoreError> {
-        let Some(slot) = self.0 else { return Ok(()) };
-        loop {
-            if let Some(done) = slot.take() {
-                return outcome(done);
-            }
-            slot.notify.notified().await;
-        }
-    }
-
-    /// Blocks this thread until the changes are on disk: for callers outside async code (and
-    /// the sandbox's synchronous entry points, whose callers accept the wait).
-    pub fn wait_blocking(self) -> Result<(), StoreError> {
-        let Some(slot) = self.0 else { return Ok(()) };
-        let mut guard = slot.outcome.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(done) = guard.take() {
-                return outcome(done);
-            }
-            guard = slot.ready.wait(guard).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-/// Most batches one transaction takes: enough to amortise the commit, few enough that the
-/// first caller of a burst is not kept waiting long.
-const MAX_JOBS_PER_COMMIT: usize = 512;
-
-impl GroupCommit {
-    /// Starts the writer thread for `store`; it ends when the last handle is dropped.
-    pub fn start(store: Arc<Store>) -> Result<Self, StoreError> {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sandbox-commit".into())
-            .spawn(move || write_batches(&store, &receiver))
-            .map_err(StoreError::Io)?;
-        Ok(Self { jobs: Mutex::new(sender) })
-    }
-
-    /// Queues `changes` for the next commit; wait on the result before acknowledging them.
-    pub fn submit(&self, changes: Vec<Change>) -> Committed {
-        if changes.is_empty() {
-            return Committed::nothing();
-        }
-        let slot = Arc::new(Slot::default());
-        let job = Job { changes, slot: slot.clone() };
-        if let Err(mpsc::SendError(job)) = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job) {
-            job.slot.fill(Err(Arc::new("the store's writer stopped".to_owned())));
-        }
-        Committed(Some(slot))
-    }
-}
-
-fn write_batches(store: &Store, receiver: &mpsc::Receiver<Job>) {
-    while let Ok(first) = receiver.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_JOBS_PER_COMMIT {
-            match receiver.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let together = store.write(|w| jobs.iter().flat_map(|job| &job.changes).try_for_each(|change| change.apply(w)));
-        match together {
-            Ok(()) => jobs.iter().for_each(|job| job.slot.fill(Ok(()))),
-            // One bad batch must not fail the others that shared its transaction: each again alone.
-            Err(_) => {
-                for job in jobs {
-                    let alone = store.write(|w| job.changes.iter().try_for_each(|change| change.apply(w)));
-                    if let Err(err) = &alone {
-                        tracing::error!(%err, "the store could not record a messaging change");
-                    }
-                    job.slot.fill(alone.map_err(|err| Arc::new(err.to_string())));
-                }
-            }
         }
     }
 }
@@ -546,43 +404,5 @@ pub(crate) mod tests {
         assert_eq!(messages[0].state.receive_count, 2);
         drop(store);
         Store::open(dir.path(), Durability::Process).expect("opening twice changes nothing more");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_submissions_are_each_committed_before_they_resolve() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(Store::open(dir.path(), Durability::Process).expect("open"));
-        let commit = Arc::new(GroupCommit::start(store.clone()).expect("writer"));
-        let tasks: Vec<_> = (0..64)
-            .map(|i| {
-                let (commit, store) = (commit.clone(), store.clone());
-                tokio::spawn(async move {
-                    let id = format!("m{i}");
-                    commit.submit(vec![Change::InsertMessage(message(&id, "q"))]).wait().await.expect("committed");
-                    // Resolved means written: a fresh read sees it.
-                    assert!(store.messages().expect("read").iter().any(|m| m.id == id), "{id} not yet written");
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("task");
-        }
-        assert_eq!(store.messages().expect("messages").len(), 64);
-    }
-
-    #[test]
-    fn a_failing_batch_does_not_fail_the_batches_it_shared_a_transaction_with() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(Store::open(dir.path(), Durability::Process).expect("open"));
-        let commit = GroupCommit::start(store.clone()).expect("writer");
-        // Queued back to back, so the writer most likely takes them into one transaction.
-        let first = commit.submit(vec![Change::InsertMessage(message("m1", "q"))]);
-        let duplicate = commit.submit(vec![Change::InsertMessage(message("m1", "q"))]);
-        let next = commit.submit(vec![Change::InsertMessage(message("m2", "q"))]);
-        first.wait_blocking().expect("first");
-        assert!(duplicate.wait_blocking().is_err(), "a duplicate id is refused");
-        next.wait_blocking().expect("the next one still lands");
-        let ids: Vec<String> = store.messages().expect("messages").into_iter().map(|m| m.id).collect();
-        assert_eq!(ids, ["m1", "m2"]);
     }
 }

@@ -12,18 +12,20 @@
 //! without the body. The services keep a working copy in memory and write here, inside their own
 //! locks, before they answer; at start they load it back.
 
+mod commit;
 mod messaging;
 
 pub mod objects;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use messaging::{Change, Committed, DedupEntry, GroupCommit, MessageMeta, MessageState, StoredMessage};
+pub use commit::{Committed, GroupCommit, Pending};
+pub use messaging::{Change, DedupEntry, MessageMeta, MessageState, StoredMessage};
 
 /// The database's file name inside the data directory.
 pub const DB_FILE: &str = ".sandbox.db";
@@ -52,11 +54,14 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
-/// The database. One connection behind a lock: every write is a short transaction.
+/// The database. One connection behind a lock: every write is a short transaction, and the
+/// frequent ones (object writes, messaging) go through its one writer thread, [`GroupCommit`],
+/// which commits many at once.
 #[derive(Debug)]
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     durability: Durability,
+    group_commit: GroupCommit,
 }
 
 const SCHEMA: &str = "
@@ -87,12 +92,19 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         messaging::migrate(&conn)?;
-        Ok(Self { conn: Mutex::new(conn), durability })
+        let conn = Arc::new(Mutex::new(conn));
+        let group_commit = GroupCommit::start(conn.clone())?;
+        Ok(Self { conn, durability, group_commit })
     }
 
     /// How hard each commit tries to reach the disk.
     pub fn durability(&self) -> Durability {
         self.durability
+    }
+
+    /// The writer thread that commits concurrent writes together.
+    pub fn group_commit(&self) -> &GroupCommit {
+        &self.group_commit
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -552,7 +552,7 @@ impl SandboxS3 {
         );
         meta.checksums = received.checksums;
         let new = NewObject { meta, data: received.data, size: received.size, etag: received.md5, tags };
-        let version = self.write(&bucket, &key, new, &condition, "ObjectCreated:Put", &request_id)?;
+        let version = self.write(&bucket, &key, new, condition, "ObjectCreated:Put", &request_id).await?;
         let checksums = &version.meta.checksums;
         Ok(PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
@@ -568,22 +568,22 @@ impl SandboxS3 {
     }
 
     /// Writes a new version with its `event_name` event, and wakes the delivery.
-    pub(super) fn write(
+    pub(super) async fn write(
         &self,
         bucket: &str,
         key: &str,
         new: NewObject,
-        condition: &WriteCondition,
+        condition: WriteCondition,
         event_name: &'static str,
         request_id: &str,
     ) -> S3Result<ObjectVersion> {
-        let mut announced = 0;
-        let version = self
+        let (notifications, request_id) = (self.notifications.clone(), request_id.to_owned());
+        let (version, announced) = self
             .store
-            .put(bucket, key, new, condition, |version, w| {
-                announced = self.notifications.enqueue(w, &created_event(version, event_name, request_id))?;
-                Ok(())
+            .put(bucket, key, new, condition, move |version, w| {
+                notifications.enqueue(w, &created_event(version, event_name, &request_id))
             })
+            .await
             .map_err(|err| refused(bucket, err))?;
         if announced > 0 {
             self.delivery.wake();
@@ -729,7 +729,8 @@ impl SandboxS3 {
                 .map_err(|err| refused(&bucket, err))?
         };
         let new = NewObject { meta, data, size: source.size, etag: source.etag.clone(), tags };
-        let version = self.write(&bucket, &key, new, &WriteCondition::default(), "ObjectCreated:Copy", &request_id)?;
+        let version =
+            self.write(&bucket, &key, new, WriteCondition::default(), "ObjectCreated:Copy", &request_id).await?;
         let checksums = &version.meta.checksums;
         Ok(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {

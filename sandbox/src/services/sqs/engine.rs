@@ -456,7 +456,7 @@ impl Sqs {
         }
         state.tasks = redrive::load_tasks(&store)?;
         let running: Vec<String> = state.tasks.values().filter(|t| t.is_running()).map(|t| t.id.clone()).collect();
-        let commit = GroupCommit::start(store)?;
+        let commit = store.group_commit().clone();
         let sqs = Self { shared: Arc::new(Shared { state: Mutex::new(state), commit }) };
         for id in running {
             sqs.run_task(id);

@@ -675,32 +675,35 @@ impl ObjectStore {
     }
 
     /// Writes a new current version of `key` if `condition` holds, and lets `announce` add the
-    /// events of the write in the same transaction. On an unversioned bucket the new version
-    /// replaces the null version. On failure the new version's files are removed.
-    pub fn put(
+    /// events of the write in the same transaction; returns the version and what `announce`
+    /// returned. On an unversioned bucket the new version replaces the null version. On failure
+    /// the new version's files are removed. The write goes through the store's group commit, so
+    /// concurrent writes share a transaction, each answered once that transaction has committed.
+    pub async fn put<A: Send + 'static>(
         &self,
         bucket: &str,
         key: &str,
         new: NewObject,
-        condition: &WriteCondition,
-        announce: impl FnOnce(&ObjectVersion, &Writer<'_>) -> Result<(), StoreError>,
-    ) -> Result<ObjectVersion, ObjectError> {
+        condition: WriteCondition,
+        announce: impl FnOnce(&ObjectVersion, &Writer<'_>) -> Result<A, StoreError> + Send + 'static,
+    ) -> Result<(ObjectVersion, A), ObjectError> {
         let new_blobs = new.data.blobs();
-        let result = self.transaction(|w| {
-            if bucket_row(w.0, bucket)?.is_none() {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let job = self.store.group_commit().run(move |w| {
+            if bucket_row(w.0, &bucket)?.is_none() {
                 return Err(ObjectError::NoSuchBucket);
             }
-            let current = current_version(w.0, bucket, key)?;
+            let current = current_version(w.0, &bucket, &key)?;
             condition.check(current.as_ref())?;
-            let (version, replaced) = write_version(w, bucket, key, new)?;
-            announce(&version, w)?;
-            Ok((version, replaced))
+            let (version, replaced) = write_version(w, &bucket, &key, new)?;
+            let announced = announce(&version, w)?;
+            Ok((version, announced, replaced))
         });
-        match result {
-            Ok((version, replaced)) => {
+        match job.wait().await.map_err(ObjectError::from).and_then(|result| result) {
+            Ok((version, announced, replaced)) => {
                 let keep: HashSet<&String> = new_blobs.iter().collect();
                 self.blobs.remove_later(replaced.into_iter().filter(|b| !keep.contains(b)).collect());
-                Ok(version)
+                Ok((version, announced))
             }
             Err(err) => {
                 self.blobs.remove_later(new_blobs);
