@@ -14,6 +14,9 @@ use futures::StreamExt as _;
 use sandbox::state::objects::{Data, NewObject, ObjectMeta, ObjectStore, WriteCondition};
 use sandbox::state::{Durability, Store};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Put and read objects of several sizes, inline and in files.
 #[derive(Debug, Parser)]
 struct Opt {
