@@ -17,6 +17,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use clap::Parser;
 use futures::StreamExt as _;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Measure S3 put/get and SQS send/receive+delete rates against one endpoint.
 #[derive(Debug, Parser)]
 struct Opt {
@@ -46,6 +49,19 @@ struct Opt {
     lists: usize,
 }
 
+/// Runs `op(0)` to `op(n - 1)`, `concurrency` at a time; the results in completion order and
+/// the rate per second. The requests are polled together on this thread: spawning each on the
+/// runtime's workers measured slower (the hand-offs cost more than the second core gave).
+async fn in_flight<T, Fut>(n: usize, concurrency: usize, op: impl Fn(usize) -> Fut) -> anyhow::Result<(Vec<T>, f64)>
+where
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let started = Instant::now();
+    let results = futures::stream::iter(0..n).map(op).buffer_unordered(concurrency).collect::<Vec<_>>().await;
+    let rate = rate(n, started);
+    Ok((results.into_iter().collect::<anyhow::Result<_>>()?, rate))
+}
+
 /// Puts `ops` objects of `body` into `bucket` under `prefix`, `concurrency` in flight; ops/s.
 async fn puts(
     s3: &aws_sdk_s3::Client,
@@ -55,18 +71,12 @@ async fn puts(
     ops: usize,
     concurrency: usize,
 ) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let puts = futures::stream::iter(0..ops)
-        .map(|i| {
-            let (s3, bucket, body) = (s3.clone(), bucket.to_owned(), body.to_vec());
-            let key = format!("{prefix}{i}");
-            async move { s3.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send().await }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let rate = rate(ops, started);
-    puts.into_iter().collect::<Result<Vec<_>, _>>().context("a PUT failed")?;
+    let body = body.to_vec();
+    let (_, rate) = in_flight(ops, concurrency, |i| {
+        let request = s3.put_object().bucket(bucket).key(format!("{prefix}{i}")).body(ByteStream::from(body.clone()));
+        async move { request.send().await.context("a PUT failed") }
+    })
+    .await?;
     Ok(rate)
 }
 
@@ -104,37 +114,21 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
 
     let put_rate = puts(&s3, &bucket, "o/", &body, opt.ops, opt.concurrency).await?;
 
-    let started = Instant::now();
-    let gets = futures::stream::iter(0..opt.ops)
-        .map(|i| {
-            let (s3, bucket) = (s3.clone(), bucket.clone());
-            async move {
-                let out = s3.get_object().bucket(bucket).key(format!("o/{i}")).send().await?;
-                let bytes = out.body.collect().await.map(|b| b.into_bytes().len()).unwrap_or(0);
-                Ok::<usize, aws_sdk_s3::error::SdkError<_>>(bytes)
-            }
-        })
-        .buffer_unordered(opt.concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let get_rate = rate(opt.ops, started);
-    let got = gets.into_iter().collect::<Result<Vec<_>, _>>().context("a GET failed")?;
+    let (got, get_rate) = in_flight(opt.ops, opt.concurrency, |i| {
+        let request = s3.get_object().bucket(&bucket).key(format!("o/{i}"));
+        async move {
+            let out = request.send().await.context("a GET failed")?;
+            Ok(out.body.collect().await.context("a GET's body failed")?.into_bytes().len())
+        }
+    })
+    .await?;
     anyhow::ensure!(got.iter().all(|n| *n == opt.size), "a GET returned the wrong size");
 
-    let started = Instant::now();
-    let lists = futures::stream::iter(0..opt.lists)
-        .map(|_| {
-            let (s3, bucket) = (s3.clone(), bucket.clone());
-            async move {
-                let out = s3.list_objects_v2().bucket(bucket).prefix("o/").max_keys(1000).send().await?;
-                Ok::<usize, aws_sdk_s3::error::SdkError<_>>(out.contents().len())
-            }
-        })
-        .buffer_unordered(opt.concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let list_rate = rate(opt.lists, started);
-    let listed = lists.into_iter().collect::<Result<Vec<_>, _>>().context("a listing failed")?;
+    let (listed, list_rate) = in_flight(opt.lists, opt.concurrency, |_| {
+        let request = s3.list_objects_v2().bucket(&bucket).prefix("o/").max_keys(1000);
+        async move { Ok(request.send().await.context("a listing failed")?.contents().len()) }
+    })
+    .await?;
     anyhow::ensure!(listed.iter().all(|n| *n == opt.ops.min(1000)), "a listing returned the wrong number of keys");
 
     let notified_rate = match &opt.notified_bucket {
@@ -145,17 +139,11 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
         None => None,
     };
 
-    let started = Instant::now();
-    let sends = futures::stream::iter(0..opt.ops)
-        .map(|i| {
-            let (sqs, url) = (sqs.clone(), queue_url.clone());
-            async move { sqs.send_message().queue_url(url).message_body(format!("message {i}")).send().await }
-        })
-        .buffer_unordered(opt.concurrency)
-        .collect::<Vec<_>>()
-        .await;
-    let send_rate = rate(opt.ops, started);
-    sends.into_iter().collect::<Result<Vec<_>, _>>().context("a send failed")?;
+    let (_, send_rate) = in_flight(opt.ops, opt.concurrency, |i| {
+        let request = sqs.send_message().queue_url(&queue_url).message_body(format!("message {i}"));
+        async move { request.send().await.context("a send failed") }
+    })
+    .await?;
 
     // Timed to the last delete: workers still long-polling an empty queue then do not count.
     let done = Arc::new(AtomicUsize::new(0));
