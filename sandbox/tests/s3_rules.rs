@@ -194,6 +194,38 @@ async fn conditional_writes_hold_on_put_object_and_complete_multipart_upload() {
     assert_eq!(get(&s3, "once").await, b"part");
 }
 
+/// S3's user guide on conditional writes: "If multiple conditional writes occur for the same
+/// object name, the first write operation to finish succeeds. Amazon S3 then fails subsequent
+/// writes with a 412 Precondition Failed response." Sent together, the sandbox's writes share
+/// transactions: each create-only PUT is checked against every write before it, and the refused
+/// ones take nothing from the plain PUTs beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_concurrent_create_only_puts_of_one_key_exactly_one_wins_and_other_writes_beside_them_land() {
+    let (_sandbox, s3) = start().await;
+    let creates = (0..16).map(|i| {
+        let request = s3
+            .put_object()
+            .bucket("rules")
+            .key("race")
+            .body(ByteStream::from(format!("writer {i}").into_bytes()))
+            .if_none_match("*");
+        async move { (i, request.send().await) }
+    });
+    let beside: Vec<String> = (0..16).map(|i| format!("beside/{i}")).collect();
+    let others = beside.iter().map(|key| put(&s3, key, b"plain"));
+    let (creates, _) = tokio::join!(futures::future::join_all(creates), futures::future::join_all(others));
+    let mut winners = Vec::new();
+    for (i, outcome) in creates {
+        match outcome {
+            Ok(_) => winners.push(i),
+            Err(err) => assert_eq!(status_and_code(&err), (412, "PreconditionFailed".into()), "writer {i}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one create-only PUT wins: {winners:?}");
+    assert_eq!(get(&s3, "race").await, format!("writer {}", winners[0]).into_bytes(), "the object is the winner's");
+    assert_eq!(keys(&s3, "beside/").await.len(), 16, "every plain PUT beside them landed");
+}
+
 /// Uploads `sizes.len()` parts of the given sizes; returns the upload id and completed parts.
 async fn upload_parts(s3: &Client, key: &str, sizes: &[usize]) -> (String, Vec<CompletedPart>) {
     let upload = s3.create_multipart_upload().bucket("rules").key(key).send().await.expect("create");
