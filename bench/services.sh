@@ -4,6 +4,11 @@
 # flight) against the sandbox, moto and ministack, one after the other in one run on this
 # machine; prints ops/s and the sandbox's ratio to each. Figures, not tests.
 #
+# ROUNDS (default 3) rounds of the sandbox then ministack, each started afresh, so that a slow
+# moment of a shared machine (the same load varies by half from minute to minute on a small
+# cloud VM) weighs on both alike; the table shows each one's median, the rounds are listed
+# above it. moto, far slower, runs once.
+#
 # The announced bucket: the sandbox's seeded bucket (S3 event → notifier → SNS → SQS); on
 # ministack a bucket wired by `setup` (S3 → SNS → SQS); moto has none.
 #
@@ -11,11 +16,12 @@
 # build: `git worktree add /tmp/base <commit> && cargo build --release -p sandbox
 # --manifest-path /tmp/base/Cargo.toml --target-dir target/base`).
 #
-# Usage: bash bench/services.sh            OPS=5000 bash bench/services.sh
+# Usage: bash bench/services.sh            OPS=5000 ROUNDS=5 bash bench/services.sh
 set -euo pipefail
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 ops="${OPS:-3000}"
+rounds="${ROUNDS:-3}"
 release="$repo/target/release"
 
 cargo build --release --quiet -p sandbox -p bench -p setup
@@ -44,17 +50,38 @@ bench() { # label URL [args…] → one JSON line
 sandbox_bench() { # label binary
     local port
     port="$(free_port)"
+    rm -rf "${work:?}/$1"
     "$2" --port "$port" --data-dir "$work/$1" >"$work/$1.log" 2>&1 &
-    pids+=($!)
+    local pid=$!
+    pids+=("$pid")
     wait_for "http://127.0.0.1:$port/_sandbox/health"
     bench "$1" "http://127.0.0.1:$port" --notified-bucket snow-observing-systems
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+ministack_bench() {
+    local port
+    port="$(free_port)"
+    rm -rf "$work/ministack"; mkdir -p "$work/ministack"
+    (cd "$work/ministack" && GATEWAY_PORT="$port" exec "$venv/bin/ministack") >"$work/ministack.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    wait_for "http://127.0.0.1:$port/"
+    (cd "$work/ministack" && env -i PATH="$PATH" HOME="$work" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+        AWS_REGION=us-east-1 "$release/setup" --endpoint-url "http://127.0.0.1:$port" --bucket sos-bench \
+        --env-file .env >/dev/null)
+    bench ministack "http://127.0.0.1:$port" --notified-bucket sos-bench
+    kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-echo "== $ops operations of each kind, 16 in flight, 1 KiB objects; $(nproc) cores"
-sandbox_bench sandbox "$release/sandbox"
-if [[ -n "${BASELINE:-}" ]]; then
-    sandbox_bench baseline "$BASELINE"
-fi
+echo "== $ops operations of each kind, 16 in flight, 1 KiB objects; $(nproc) cores; $rounds rounds"
+for round in $(seq "$rounds"); do
+    echo "-- round $round"
+    sandbox_bench sandbox "$release/sandbox"
+    if [[ -n "${BASELINE:-}" ]]; then
+        sandbox_bench baseline "$BASELINE"
+    fi
+    ministack_bench
+done
 
 port="$(free_port)"
 "$venv/bin/moto_server" -p "$port" >"$work/moto.log" 2>&1 &
@@ -62,24 +89,19 @@ pids+=($!)
 wait_for "http://127.0.0.1:$port/"
 bench moto "http://127.0.0.1:$port"
 
-port="$(free_port)"
-mkdir -p "$work/ministack"
-(cd "$work/ministack" && GATEWAY_PORT="$port" exec "$venv/bin/ministack") >"$work/ministack.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$port/"
-(cd "$work/ministack" && env -i PATH="$PATH" HOME="$work" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-    AWS_REGION=us-east-1 "$release/setup" --endpoint-url "http://127.0.0.1:$port" --bucket sos-bench \
-    --env-file .env >/dev/null)
-bench ministack "http://127.0.0.1:$port" --notified-bucket sos-bench
-
 python3 - "$work/results" <<'PY'
-import json, sys
-rows = {}
+import json, statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     name, data = line.split(" ", 1)
-    rows[name] = json.loads(data)
+    runs.setdefault(name, []).append(json.loads(data))
+rows = {
+    name: {op: statistics.median(r[op] for r in results) for op in results[0]}
+    for name, results in sorted(runs.items(), key=lambda kv: ["sandbox", "baseline", "moto", "ministack"].index(kv[0]))
+}
 ops = ["s3_put", "s3_put_notified", "s3_get", "s3_list_1000", "sqs_send", "sqs_receive_delete"]
 others = [name for name in ("baseline", "moto", "ministack") if name in rows]
+print(f"medians of {len(runs['sandbox'])} rounds (moto: {len(runs.get('moto', []))})")
 print(f"{'ops/s':<20}" + "".join(f"{name:>12}" for name in rows) + "".join(f"{'vs ' + n:>14}" for n in others))
 for op in ops:
     cells = "".join(f"{rows[name][op]:>12.0f}" if op in rows[name] else f"{'-':>12}" for name in rows)
