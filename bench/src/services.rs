@@ -159,6 +159,9 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
                     .queue_url(&url)
                     .max_number_of_messages(10)
                     .wait_time_seconds(1)
+                    // Longer than the slowest endpoint (moto, ~10 deletes/s under this load)
+                    // takes to delete a batch, so no handle expires before its delete.
+                    .visibility_timeout(300)
                     .send()
                     .await?;
                 for message in out.messages() {
