@@ -232,11 +232,7 @@ impl SandboxS3 {
         if !valid_bucket_name(bucket) {
             return Err(invalid_bucket_name(bucket));
         }
-        match self.store.bucket(bucket) {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(no_such_bucket(bucket)),
-            Err(err) => Err(refused(bucket, err)),
-        }
+        if self.store.bucket_exists(bucket) { Ok(()) } else { Err(no_such_bucket(bucket)) }
     }
 }
 

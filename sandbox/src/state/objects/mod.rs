@@ -528,6 +528,10 @@ pub struct ObjectStore {
     blobs: Blobs,
     outbox: outbox::Outbox,
     inline_max: usize,
+    /// The names of the buckets, as the database has them: every S3 request asks whether its
+    /// bucket exists, and a read of the database would wait for the writer's transaction.
+    /// Changed only while the connection is held, right after the change commits.
+    bucket_names: std::sync::RwLock<HashSet<String>>,
 }
 
 impl ObjectStore {
@@ -539,11 +543,13 @@ impl ObjectStore {
         store.lock().execute_batch(bucket_config::SCHEMA)?;
         let outbox = outbox::Outbox::open(store.clone())?;
         let blobs = Blobs::open(&data_dir.join(".s3"), store.durability() == Durability::Fsync)?;
-        let this = Self { store, blobs, outbox, inline_max: DEFAULT_INLINE_MAX };
+        let bucket_names = std::sync::RwLock::default();
+        let this = Self { store, blobs, outbox, inline_max: DEFAULT_INLINE_MAX, bucket_names };
         if this.store.meta(STORE_READY)?.is_none() {
             import::import_earlier_layout(&this, data_dir)?;
         }
         import::remove_leftovers(&this, data_dir)?;
+        *this.names() = this.buckets()?.into_iter().map(|b| b.name).collect();
         let referenced = this.referenced_blobs()?;
         let swept = this.blobs.sweep(&referenced)?;
         if swept > 0 {
@@ -581,10 +587,21 @@ impl ObjectStore {
 
     /// Runs `f` in one transaction: all of its writes land, or none.
     fn transaction<R>(&self, f: impl FnOnce(&Writer<'_>) -> Result<R, ObjectError>) -> Result<R, ObjectError> {
+        self.transaction_then(f, |_| {})
+    }
+
+    /// [`transaction`](Self::transaction), then `after` once it has committed, still holding
+    /// the connection: what `after` changes in memory changes in the order of the commits.
+    fn transaction_then<R>(
+        &self,
+        f: impl FnOnce(&Writer<'_>) -> Result<R, ObjectError>,
+        after: impl FnOnce(&R),
+    ) -> Result<R, ObjectError> {
         let mut conn = self.store.lock();
         let tx = conn.transaction()?;
         let result = f(&Writer(&tx))?;
         tx.commit()?;
+        after(&result);
         Ok(result)
     }
 
@@ -620,42 +637,62 @@ impl ObjectStore {
         Ok(bucket_row(&conn, name)?)
     }
 
+    /// Whether bucket `name` exists (without a read of the database).
+    pub fn bucket_exists(&self, name: &str) -> bool {
+        self.bucket_names.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(name)
+    }
+
+    fn names(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
+        self.bucket_names.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Creates bucket `name`; `false` when it existed already.
     pub fn create_bucket(&self, name: &str) -> Result<bool, ObjectError> {
-        self.transaction(|w| {
-            let created =
-                w.0.prepare_cached("INSERT INTO s3_buckets (name, created_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        self.transaction_then(
+            |w| {
+                let created = w
+                    .0
+                    .prepare_cached("INSERT INTO s3_buckets (name, created_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
                     .execute(params![name, as_i64(now_ms())])?;
-            Ok(created == 1)
-        })
+                Ok(created == 1)
+            },
+            |_| {
+                self.names().insert(name.to_owned());
+            },
+        )
     }
 
     /// Deletes bucket `name`, which must hold no object version; uploads in progress go with it.
     pub fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
-        let blobs = self.transaction(|w| {
-            if bucket_row(w.0, name)?.is_none() {
-                return Err(ObjectError::NoSuchBucket);
-            }
-            let any: Option<i64> =
-                w.0.prepare_cached("SELECT 1 FROM s3_objects WHERE bucket = ?1 LIMIT 1")?
-                    .query_row([name], |row| row.get(0))
-                    .optional()?;
-            if any.is_some() {
-                return Err(ObjectError::BucketNotEmpty);
-            }
-            let mut blobs = Vec::new();
-            let mut statement = w.0.prepare_cached(
-                "DELETE FROM s3_parts WHERE upload_id IN (SELECT upload_id FROM s3_uploads WHERE bucket = ?1) \
-                 RETURNING blob",
-            )?;
-            for blob in statement.query_map([name], |row| row.get::<_, String>(0))? {
-                blobs.push(blob?);
-            }
-            w.0.prepare_cached("DELETE FROM s3_uploads WHERE bucket = ?1")?.execute([name])?;
-            w.0.prepare_cached("DELETE FROM s3_buckets WHERE name = ?1")?.execute([name])?;
-            bucket_config::forget(w, name)?;
-            Ok(blobs)
-        })?;
+        let blobs = self.transaction_then(
+            |w| {
+                if bucket_row(w.0, name)?.is_none() {
+                    return Err(ObjectError::NoSuchBucket);
+                }
+                let any: Option<i64> =
+                    w.0.prepare_cached("SELECT 1 FROM s3_objects WHERE bucket = ?1 LIMIT 1")?
+                        .query_row([name], |row| row.get(0))
+                        .optional()?;
+                if any.is_some() {
+                    return Err(ObjectError::BucketNotEmpty);
+                }
+                let mut blobs = Vec::new();
+                let mut statement = w.0.prepare_cached(
+                    "DELETE FROM s3_parts WHERE upload_id IN (SELECT upload_id FROM s3_uploads WHERE bucket = ?1) \
+                     RETURNING blob",
+                )?;
+                for blob in statement.query_map([name], |row| row.get::<_, String>(0))? {
+                    blobs.push(blob?);
+                }
+                w.0.prepare_cached("DELETE FROM s3_uploads WHERE bucket = ?1")?.execute([name])?;
+                w.0.prepare_cached("DELETE FROM s3_buckets WHERE name = ?1")?.execute([name])?;
+                bucket_config::forget(w, name)?;
+                Ok(blobs)
+            },
+            |_| {
+                self.names().remove(name);
+            },
+        )?;
         self.blobs.remove_later(blobs);
         Ok(())
     }
