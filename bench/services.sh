@@ -22,6 +22,9 @@ repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 ops="${OPS:-3000}"
 rounds="${ROUNDS:-3}"
+for setting in "OPS=$ops" "ROUNDS=$rounds"; do
+    [[ "${setting#*=}" =~ ^[1-9][0-9]*$ ]] || { echo "bench/services.sh: ${setting%%=*} must be a whole number of 1 or more (got '${setting#*=}')" >&2; exit 2; }
+done
 release="$repo/target/release"
 
 cargo build --release --quiet -p sandbox -p bench -p setup
