@@ -70,11 +70,13 @@ impl<T> Slot<T> {
     }
 }
 
-/// What a job leaves once it has run: whether its writes stay, and how to tell its caller how
-/// the transaction ended.
+/// How to tell a job's caller how its transaction ended.
+type Tell = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+
+/// What a job leaves once it has run: whether its writes stay, and how to tell its caller.
 struct Ran {
     keep: bool,
-    tell: Box<dyn FnOnce(Result<(), Failure>) + Send>,
+    tell: Tell,
 }
 
 /// A job as the writer runs it.
@@ -232,11 +234,7 @@ fn write_batches(conn: &Mutex<Connection>, receiver: &mpsc::Receiver<Job>) {
 /// Runs `jobs` in one transaction, each in its own savepoint, and commits. Returns how to tell
 /// each job that has run (a job not run, after a failure of the transaction itself, answers
 /// its caller as it is dropped) and the transaction's outcome.
-#[allow(clippy::type_complexity)]
-fn run_batch(
-    conn: &mut Connection,
-    jobs: Vec<Job>,
-) -> (Vec<Box<dyn FnOnce(Result<(), Failure>) + Send>>, Result<(), rusqlite::Error>) {
+fn run_batch(conn: &mut Connection, jobs: Vec<Job>) -> (Vec<Tell>, Result<(), rusqlite::Error>) {
     let mut tells = Vec::with_capacity(jobs.len());
     let outcome = (|| {
         let tx = conn.transaction()?;
